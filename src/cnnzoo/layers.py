@@ -1,0 +1,167 @@
+"""Building blocks shared by several families.
+
+Every block keeps the model contract of ``DESIGN.md``: one activation module per use (never
+shared, never in-place) so hooks, guided backprop and attribution tools see each of them, and
+stable child names (``conv``, ``bn``, ``act``) that users can type.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+import torch.nn as nn
+
+__all__ = [
+    "ConvNormAct",
+    "DepthwiseSeparableConv",
+    "DropPath",
+    "channel_shuffle",
+    "make_divisible",
+    "same_padding",
+]
+
+ActLayer = Callable[[], nn.Module]
+
+
+def same_padding(kernel_size: int, dilation: int = 1) -> int:
+    """Padding that keeps the spatial size of a stride-1 convolution with an odd kernel."""
+    return dilation * (kernel_size - 1) // 2
+
+
+def make_divisible(value: float, divisor: int = 8, min_value: int | None = None) -> int:
+    """Round a channel count to a multiple of ``divisor`` without losing more than 10%.
+
+    The rule of the MobileNet reference code, also used by width multipliers elsewhere.
+    """
+    min_value = divisor if min_value is None else min_value
+    rounded = max(min_value, int(value + divisor / 2) // divisor * divisor)
+    if rounded < 0.9 * value:
+        rounded += divisor
+    return rounded
+
+
+class ConvNormAct(nn.Sequential):
+    """Conv2d -> BatchNorm2d (optional) -> activation (optional).
+
+    The convolution has no bias when a norm layer follows it (the norm's shift replaces it).
+    ``act_layer=None`` gives a linear output (MobileNet v2 bottlenecks).
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int | tuple[int, int] = 3,
+        stride: int = 1,
+        padding: int | tuple[int, int] | None = None,
+        groups: int = 1,
+        dilation: int = 1,
+        norm: bool = True,
+        act_layer: ActLayer | None = nn.ReLU,
+        bn_eps: float = 1e-5,
+        bias: bool | None = None,
+    ) -> None:
+        if padding is None:
+            if isinstance(kernel_size, tuple):
+                padding = tuple(same_padding(k, dilation) for k in kernel_size)  # type: ignore[assignment]
+            else:
+                padding = same_padding(kernel_size, dilation)
+        layers: dict[str, nn.Module] = {
+            "conv": nn.Conv2d(
+                in_channels,
+                out_channels,
+                kernel_size,
+                stride=stride,
+                padding=padding,
+                dilation=dilation,
+                groups=groups,
+                bias=(not norm) if bias is None else bias,
+            )
+        }
+        if norm:
+            layers["bn"] = nn.BatchNorm2d(out_channels, eps=bn_eps)
+        if act_layer is not None:
+            layers["act"] = act_layer()
+        super().__init__(layers)
+        self.in_channels = in_channels
+        self.out_channels = out_channels
+
+
+class DepthwiseSeparableConv(nn.Sequential):
+    """Depthwise KxK convolution (one filter per channel) followed by a pointwise 1x1.
+
+    Parameters: ``K*K*M + M*N`` instead of ``K*K*M*N`` for a standard convolution (biases
+    aside); MobileNet v1 and Xception are stacks of it.
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int = 3,
+        stride: int = 1,
+        padding: int | None = None,
+        dilation: int = 1,
+        norm: bool = True,
+        act_layer: ActLayer | None = nn.ReLU,
+        inner_act: bool = True,
+        bias: bool | None = None,
+    ) -> None:
+        super().__init__()
+        self.depthwise = ConvNormAct(
+            in_channels,
+            in_channels,
+            kernel_size,
+            stride=stride,
+            padding=padding,
+            dilation=dilation,
+            groups=in_channels,
+            norm=norm,
+            act_layer=act_layer if inner_act else None,
+            bias=bias,
+        )
+        self.pointwise = ConvNormAct(
+            in_channels, out_channels, 1, norm=norm, act_layer=act_layer, bias=bias
+        )
+        self.in_channels = in_channels
+        self.out_channels = out_channels
+
+
+def channel_shuffle(x: torch.Tensor, groups: int) -> torch.Tensor:
+    """ShuffleNet's channel shuffle: reshape to (groups, C/groups), transpose, flatten.
+
+    Channel ``g * (C/groups) + i`` moves to position ``i * groups + g``, so the next grouped
+    convolution sees channels from every group of the previous one.
+    """
+    batch, channels, height, width = x.shape
+    if channels % groups:
+        raise ValueError(f"channel_shuffle: {channels} channels do not split into {groups} groups")
+    x = x.view(batch, groups, channels // groups, height, width)
+    return x.transpose(1, 2).contiguous().view(batch, channels, height, width)
+
+
+class DropPath(nn.Module):
+    """Stochastic depth (Huang et al. 2016) for the residual branch of one sample.
+
+    In training each sample's branch is dropped with probability ``drop_prob`` and the kept
+    ones are scaled by ``1 / (1 - drop_prob)``, so that in eval (identity) the expectation
+    matches. The paper instead scales by the survival probability at test time; the two are
+    equivalent in expectation and this form leaves eval untouched.
+    """
+
+    def __init__(self, drop_prob: float = 0.0) -> None:
+        super().__init__()
+        if not 0.0 <= drop_prob < 1.0:
+            raise ValueError(f"drop_prob must be in [0, 1), got {drop_prob}")
+        self.drop_prob = drop_prob
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.drop_prob == 0.0:
+            return x
+        keep = 1.0 - self.drop_prob
+        mask = x.new_empty((x.shape[0],) + (1,) * (x.ndim - 1)).bernoulli_(keep)
+        return x * mask / keep
+
+    def extra_repr(self) -> str:
+        return f"drop_prob={self.drop_prob}"

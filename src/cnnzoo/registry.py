@@ -1,0 +1,211 @@
+"""Model registry in the style of timm: ``@register_model`` builders, ``create_model`` and
+``list_models``, and a :class:`ModelCard` per variant.
+
+A builder is a small function that only sets constructor arguments; its card records the
+paper, the default input, and two kinds of reference figures:
+
+* ``params`` / ``macs`` -- the exact counts of *our* implementation at the default input.
+  The test-suite recomputes them for every registered model (on meta tensors), so a card can
+  never drift from the code.
+* ``reported`` -- what the paper (or torchvision, or the course) states, with its source, so a
+  reader can see how the implementation compares with the published figure.
+"""
+
+from __future__ import annotations
+
+import difflib
+import fnmatch
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import torch.nn as nn
+
+__all__ = [
+    "ModelCard",
+    "Paper",
+    "create_model",
+    "get_model_card",
+    "is_model",
+    "list_families",
+    "list_models",
+    "register_model",
+]
+
+
+@dataclass(frozen=True)
+class Paper:
+    """A citation: who, what, when and where."""
+
+    authors: str
+    title: str
+    year: int
+    venue: str = ""
+    url: str = ""
+
+    def __str__(self) -> str:
+        venue = f" {self.venue}." if self.venue else ""
+        return f"{self.authors}. {self.title}.{venue} {self.year}."
+
+
+@dataclass(frozen=True)
+class ModelCard:
+    """Everything a user should know about one registered variant before building it."""
+
+    name: str
+    family: str
+    paper: Paper
+    input_size: tuple[int, int, int]
+    num_classes: int
+    params: int | None = None
+    """Exact parameter count of this implementation with the default head (tested)."""
+    macs: int | None = None
+    """Exact multiply-accumulates (conv + linear) at ``input_size``, batch 1 (tested)."""
+    reported: str = ""
+    """Published figures and their source, e.g. "torchvision: 138,357,544 params"."""
+    top1: float | None = None
+    """Reported top-1 accuracy in percent on ``dataset`` (used by efficiency comparisons)."""
+    dataset: str = "ImageNet"
+    notes: str = ""
+    tags: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def year(self) -> int:
+        return self.paper.year
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "family": self.family,
+            "paper": str(self.paper),
+            "paper_url": self.paper.url,
+            "year": self.year,
+            "input_size": list(self.input_size),
+            "num_classes": self.num_classes,
+            "params": self.params,
+            "macs": self.macs,
+            "reported": self.reported,
+            "top1": self.top1,
+            "dataset": self.dataset,
+            "notes": self.notes,
+            "tags": list(self.tags),
+        }
+
+
+_M = TypeVar("_M", bound=Callable[..., nn.Module])
+_BUILDERS: dict[str, Callable[..., nn.Module]] = {}
+_CARDS: dict[str, ModelCard] = {}
+
+
+def register_model(
+    *,
+    paper: Paper,
+    input_size: tuple[int, int, int],
+    num_classes: int = 1000,
+    family: str | None = None,
+    **card_fields: Any,
+) -> Callable[[_M], _M]:
+    """Register a builder under its function name, with its model card.
+
+    ``family`` defaults to the builder's module name (``cnnzoo.models.vgg`` -> ``vgg``).
+    """
+
+    def decorator(builder: _M) -> _M:
+        name = builder.__name__
+        if name in _BUILDERS:
+            raise ValueError(f"model {name!r} is registered twice")
+        module_name = builder.__module__.rsplit(".", 1)[-1]
+        card = ModelCard(
+            name=name,
+            family=family or module_name,
+            paper=paper,
+            input_size=tuple(input_size),  # type: ignore[arg-type]
+            num_classes=num_classes,
+            **card_fields,
+        )
+        _BUILDERS[name] = builder
+        _CARDS[name] = card
+        return builder
+
+    return decorator
+
+
+def _ensure_models_loaded() -> None:
+    # Importing the package registers every family (its __init__ imports each module).
+    import cnnzoo.models  # noqa: F401
+
+
+def _unknown(name: str) -> KeyError:
+    close = difflib.get_close_matches(name, list(_BUILDERS), n=5, cutoff=0.5)
+    prefix = [n for n in _BUILDERS if n.startswith(name.rstrip("*")[:4])][:5] if not close else []
+    hint = close or prefix
+    suggestion = f" Did you mean: {', '.join(hint)}?" if hint else ""
+    return KeyError(
+        f"unknown model {name!r}.{suggestion} Run `cnnzoo list` (or cnnzoo.list_models()) "
+        "to see every registered model."
+    )
+
+
+def is_model(name: str) -> bool:
+    _ensure_models_loaded()
+    return name in _BUILDERS
+
+
+def get_model_card(name: str) -> ModelCard:
+    """The card of a registered model; ``KeyError`` with suggestions for unknown names."""
+    _ensure_models_loaded()
+    if name not in _CARDS:
+        raise _unknown(name)
+    return _CARDS[name]
+
+
+def list_models(pattern: str = "*", family: str | None = None) -> list[str]:
+    """Registered model names matching a shell-style ``pattern``, sorted naturally."""
+    _ensure_models_loaded()
+    names = [
+        n
+        for n, card in _CARDS.items()
+        if fnmatch.fnmatch(n, pattern) and (family is None or card.family == family)
+    ]
+    return sorted(names, key=_natural_key)
+
+
+def list_families() -> list[str]:
+    _ensure_models_loaded()
+    return sorted({card.family for card in _CARDS.values()})
+
+
+def _natural_key(name: str) -> list[Any]:
+    import re
+
+    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", name)]
+
+
+def create_model(
+    name: str,
+    pretrained: bool = False,
+    num_classes: int | None = None,
+    in_chans: int | None = None,
+    **kwargs: Any,
+) -> nn.Module:
+    """Build a registered model, e.g. ``create_model("resnet50", num_classes=10)``.
+
+    ``num_classes`` and ``in_chans`` default to the card's values; other keyword arguments go to
+    the model's constructor. The returned module carries its registered card as ``model.card``
+    (whose reference counts are for the default head and input).
+    """
+    card = get_model_card(name)
+    if pretrained:
+        raise ValueError(
+            f"cnnzoo ships no pretrained weights ({name!r}); train one with `cnnzoo train {name}` "
+            "or load a checkpoint with cnnzoo.train.load_checkpoint."
+        )
+    if num_classes is not None and (not isinstance(num_classes, int) or num_classes < 1):
+        raise ValueError(f"num_classes must be a positive integer, got {num_classes!r}")
+    if in_chans is not None and (not isinstance(in_chans, int) or in_chans < 1):
+        raise ValueError(f"in_chans must be a positive integer, got {in_chans!r}")
+    kwargs["num_classes"] = card.num_classes if num_classes is None else num_classes
+    kwargs["in_chans"] = card.input_size[0] if in_chans is None else in_chans
+    model = _BUILDERS[name](**kwargs)
+    model.card = card
+    return model

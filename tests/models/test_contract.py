@@ -1,0 +1,90 @@
+"""The model contract of DESIGN.md, checked for every registered model.
+
+Big models are checked on meta tensors (shapes only), so this stays fast for the whole zoo.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn as nn
+
+from cnnzoo import create_model, get_model_card, list_models
+from cnnzoo.analysis import summary
+
+ALL_MODELS = list_models()
+
+
+def _meta_model(name: str, **kwargs) -> nn.Module:
+    with torch.device("meta"):
+        return create_model(name, **kwargs)
+
+
+def _meta_input(card, in_chans: int | None = None) -> torch.Tensor:
+    c, h, w = card.input_size
+    return torch.empty(2, in_chans or c, h, w, device="meta")
+
+
+@pytest.mark.parametrize("name", ALL_MODELS)
+def test_card_is_complete(name: str) -> None:
+    card = get_model_card(name)
+    assert card.paper.authors and card.paper.title and 1980 < card.paper.year < 2030
+    assert len(card.input_size) == 3 and card.num_classes > 0
+    assert card.params is not None and card.macs is not None, f"{name}: card lacks params/macs"
+    assert card.reported, f"{name}: card should state the published figures and their source"
+
+
+@pytest.mark.parametrize("name", ALL_MODELS)
+def test_card_counts_match_implementation(name: str) -> None:
+    card = get_model_card(name)
+    s = summary(name)
+    assert s.total_params == card.params
+    assert s.macs == card.macs
+    s.check()  # flop counter == closed-form formulas
+
+
+@pytest.mark.parametrize("name", ALL_MODELS)
+def test_forward_shapes_and_heads(name: str) -> None:
+    card = get_model_card(name)
+    model = _meta_model(name).eval()
+    assert model(_meta_input(card)).shape == (2, card.num_classes)
+
+    features = model.forward_features(_meta_input(card))
+    assert features.ndim == 4, "forward_features returns the last feature map (N, C, H, W)"
+
+    assert isinstance(model.get_classifier(), nn.Module)
+    model.reset_classifier(7)
+    assert model(_meta_input(card)).shape == (2, 7)
+
+    other = _meta_model(name, num_classes=5, in_chans=1 if card.input_size[0] != 1 else 3).eval()
+    assert other(_meta_input(card, other.in_chans)).shape == (2, 5)
+
+
+@pytest.mark.parametrize("name", ALL_MODELS)
+def test_feature_info_names_real_stages(name: str) -> None:
+    card = get_model_card(name)
+    model = _meta_model(name).eval()
+    modules = dict(model.named_modules())
+    assert model.feature_info, "feature_info lists the stages"
+    outputs: dict[str, torch.Tensor] = {}
+    for info in model.feature_info:
+        assert info["module"] in modules, f"{info['module']} is not a module of {name}"
+        modules[info["module"]].register_forward_hook(
+            lambda _m, _i, out, key=info["module"]: outputs.__setitem__(key, out)
+        )
+    model(_meta_input(card))
+    for info in model.feature_info:
+        out = outputs[info["module"]]
+        assert out.shape[1] == info["num_chs"], f"{info['module']}: channels"
+        assert info["reduction"] >= 1
+
+
+@pytest.mark.parametrize("name", ALL_MODELS)
+def test_activations_are_separate_and_not_inplace(name: str) -> None:
+    model = _meta_model(name)
+    seen: set[int] = set()
+    for module_name, module in model.named_modules(remove_duplicate=False):
+        if not any(True for _ in module.children()) and not isinstance(module, nn.Identity):
+            assert id(module) not in seen, f"{module_name} is used in two places"
+            seen.add(id(module))
+        assert not getattr(module, "inplace", False), f"{module_name} is in-place"
