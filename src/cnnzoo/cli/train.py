@@ -1,0 +1,477 @@
+"""``cnnzoo train``, ``evaluate``, ``predict``, ``demo`` and ``recipes``: training from the shell."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+__all__ = ["register"]
+
+TRAIN_EPILOG = """examples:
+  cnnzoo train lenet5                                   # embedded digits, no download
+  cnnzoo train lenet5 --data mnist --epochs 5 --data-dir ../shared/datasets
+  cnnzoo train fashion_cnn --recipe fashion-cnn --data-dir ../shared/datasets --bf16
+  cnnzoo train resnet20 --recipe resnet-cifar --data cifar10 --epochs 3 --limit 5000
+  cnnzoo train --resume runs/lenet5-digits-20250101-120000 --epochs 40
+"""
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    _register_train(subparsers)
+    _register_evaluate(subparsers)
+    _register_predict(subparsers)
+    _register_demo(subparsers)
+    _register_recipes(subparsers)
+
+
+# -- train -----------------------------------------------------------------------------------
+
+
+def _register_train(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "train",
+        help="train a model (recipes, run folder, resume)",
+        description="Train a registered model. Hyper-parameters come from a recipe (--recipe NAME "
+        "or FILE; default: the recipe written for MODEL on that data if there is one, else Adam 1e-3); flags "
+        "override recipe fields. Everything goes to a run folder (config, metrics, curves, "
+        "checkpoints, report).",
+        epilog=TRAIN_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("model", nargs="?", help="registered model name (see `cnnzoo list`)")
+    p.add_argument(
+        "--data",
+        help="dataset: digits (default, embedded), mnist, fashion_mnist, "
+        "cifar10, cifar100, svhn, folder:PATH",
+    )
+    p.add_argument("--data-dir", help="where dataset files are (default: $CNNZOO_DATA, ./data)")
+    p.add_argument("--download", action="store_true", help="download missing dataset files")
+    p.add_argument("--recipe", help="recipe name (see `cnnzoo recipes`) or YAML file")
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--lr", type=float, help="learning rate")
+    p.add_argument("--optimizer", choices=["sgd", "adam", "adamw", "rmsprop"])
+    p.add_argument("--momentum", type=float)
+    p.add_argument("--weight-decay", type=float)
+    p.add_argument(
+        "--schedule", choices=["constant", "step", "multistep", "plateau", "cosine", "onecycle"]
+    )
+    p.add_argument("--warmup", type=float, help="linear warm-up length (epochs)")
+    p.add_argument("--label-smoothing", type=float)
+    p.add_argument("--early-stopping", type=int, metavar="EPOCHS", help="patience (0 = off)")
+    p.add_argument("--grad-clip", type=float, help="clip the gradient norm (0 = off)")
+    p.add_argument("--augment", choices=["none", "fashion", "cifar", "imagenet"])
+    p.add_argument("--limit", type=int, help="use at most N images per split (quick runs)")
+    p.add_argument("--image-size", type=int, help="resize the data (default: the model's input)")
+    p.add_argument("--seed", type=int)
+    p.add_argument(
+        "--bf16", action="store_true", default=None, help="bf16 autocast (fast on AMX CPUs)"
+    )
+    p.add_argument("--compile", action="store_true", default=None, help="torch.compile the model")
+    p.add_argument("--channels-last", action="store_true", default=None)
+    p.add_argument("--threads", type=int, help="torch intra-op threads (default: torch's)")
+    p.add_argument("--run-dir", help="run folder (default: runs/MODEL-DATA-TIME)")
+    p.add_argument("--resume", metavar="RUN", help="continue the run in this folder")
+    p.add_argument("--quiet", action="store_true", help="no progress bar or epoch lines")
+    p.set_defaults(func=_train)
+
+
+_OVERRIDES = {
+    "epochs": "epochs",
+    "batch_size": "batch_size",
+    "lr": "lr",
+    "optimizer": "optimizer",
+    "momentum": "momentum",
+    "weight_decay": "weight_decay",
+    "schedule": "schedule",
+    "warmup": "warmup",
+    "label_smoothing": "label_smoothing",
+    "early_stopping": "early_stopping",
+    "grad_clip": "grad_clip",
+    "augment": "augment",
+    "limit": "limit",
+    "image_size": "image_size",
+    "seed": "seed",
+    "bf16": "bf16",
+    "compile": "compile",
+    "channels_last": "channels_last",
+    "data": "data",
+}
+
+
+def _overrides(args: argparse.Namespace) -> dict[str, Any]:
+    return {
+        field: getattr(args, arg)
+        for arg, field in _OVERRIDES.items()
+        if getattr(args, arg, None) is not None
+    }
+
+
+def _default_recipe(model: str, data: str | None) -> Any:
+    """The recipe written for ``model`` on ``data`` (default: digits), else Adam 1e-3."""
+    from cnnzoo.train import Recipe, list_recipes, load_recipe
+
+    wanted = data or "digits"
+    for name in list_recipes():
+        recipe = load_recipe(name)
+        if recipe.model == model and recipe.data == wanted:
+            return recipe
+    return Recipe(
+        name="default",
+        description="no recipe given: Adam 1e-3, batch 128, 10 epochs",
+        data=wanted,
+        optimizer="adam",
+        lr=1e-3,
+        batch_size=128,
+        epochs=10,
+    )
+
+
+def _train(args: argparse.Namespace) -> int:
+    import torch
+
+    from cnnzoo.registry import get_model_card
+    from cnnzoo.train import (
+        RunFolder,
+        TrainingError,
+        build_model,
+        fit,
+        load_data_for,
+        load_recipe,
+        recipe_from_dict,
+    )
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    resume = args.resume is not None
+    if resume:
+        run = RunFolder(args.resume)
+        config = run.read_config()
+        if args.model and args.model != config["model"]:
+            raise ValueError(
+                f"{args.resume} trained {config['model']!r}, not {args.model!r}; leave MODEL out "
+                "when resuming"
+            )
+        model_name = config["model"]
+        recipe = recipe_from_dict(config["recipe"], where=str(run.config))
+        changed = _overrides(args)
+        if set(changed) - {"epochs", "early_stopping", "compile", "bf16"}:
+            raise ValueError(
+                "when resuming only --epochs, --early-stopping, --compile and --bf16 may change; "
+                f"got {', '.join('--' + k.replace('_', '-') for k in changed)}"
+            )
+        recipe = recipe.override(**changed)
+        data_dir = args.data_dir or config.get("data_dir")
+        run_dir: Path | str | None = run.path
+        model_kwargs = config["model_kwargs"]
+    else:
+        if not args.model:
+            raise ValueError("give a MODEL to train (e.g. `cnnzoo train lenet5`) or --resume RUN")
+        model_name = args.model
+        get_model_card(model_name)  # unknown names fail here, with suggestions
+        recipe = load_recipe(args.recipe) if args.recipe else _default_recipe(model_name, args.data)
+        recipe = recipe.override(**_overrides(args))
+        data_dir = args.data_dir
+        run_dir = args.run_dir
+        model_kwargs = None
+    say = (lambda text: None) if args.quiet else (lambda text: print(text, flush=True))
+    data = load_data_for(model_name, recipe, data_dir, download=args.download)
+    if resume:
+        from cnnzoo.registry import create_model
+
+        model = create_model(model_name, **model_kwargs)
+    else:
+        model = build_model(model_name, data, recipe)
+    say(f"{model_name} on {data!r}")
+    say(
+        f"recipe {recipe.name}: {recipe.optimizer} lr {recipe.lr:g}, batch {recipe.batch_size}, "
+        f"{recipe.epochs} epochs, schedule {recipe.schedule}"
+    )
+    try:
+        result = fit(
+            model,
+            data,
+            recipe,
+            run_dir,
+            model_kwargs=model_kwargs,
+            resume=resume,
+            quiet=args.quiet,
+            extra_config={"data_dir": str(data_dir) if data_dir else None},
+        )
+    except TrainingError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    _print_result(result)
+    return 0
+
+
+def _print_result(result: Any) -> None:
+    best = result.best
+    if best:
+        print(
+            f"best epoch {result.best_epoch}: validation top-1 {best['val_acc']:.2f}% "
+            f"(loss {best['val_loss']:.4f})"
+        )
+    if result.test is not None:
+        print(
+            f"test top-1 {result.test.top1:.2f}%, top-5 {result.test.top5:.2f}% "
+            f"(best checkpoint, {result.test.count:,} images)"
+        )
+    print(f"run folder: {result.run_dir}")
+    print(f"checkpoint: {result.best_checkpoint}")
+    print(f"curves:     {result.curves}")
+    print(f"report:     {result.report}")
+
+
+# -- evaluate --------------------------------------------------------------------------------
+
+
+def _register_evaluate(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "evaluate",
+        help="evaluate a run or checkpoint (loss, top-1, top-5, confusion matrix)",
+        description="Evaluate a trained checkpoint (or a run folder's best checkpoint) on the "
+        "test split of the data it was trained on, or on --data. With --ensemble, the softmax "
+        "outputs of several checkpoints are averaged.",
+        epilog="examples:\n  cnnzoo evaluate runs/lenet5-digits-20250101-120000\n"
+        "  cnnzoo evaluate run1 --ensemble run2 run3 --split val",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("checkpoint", metavar="RUN|CHECKPOINT")
+    p.add_argument("--ensemble", nargs="+", default=[], metavar="CKPT", help="more checkpoints")
+    p.add_argument("--data", help="dataset (default: the one the checkpoint was trained on)")
+    p.add_argument("--data-dir")
+    p.add_argument("--split", choices=["test", "val", "train"], default="test")
+    p.add_argument("--limit", type=int)
+    p.add_argument("--batch-size", type=int, default=1000)
+    p.add_argument("--bf16", action="store_true")
+    p.set_defaults(func=_evaluate)
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from cnnzoo.data import load_data
+    from cnnzoo.train import evaluate, load_checkpoint
+
+    paths = [args.checkpoint, *args.ensemble]
+    loaded = [load_checkpoint(p) for p in paths]
+    metas = [meta for _, meta in loaded]
+    data_meta = metas[0].get("data", {})
+    sizes = {tuple(m.get("data", {}).get("input_size", ())) for m in metas}
+    if len(sizes) > 1:
+        raise ValueError(f"the ensemble's checkpoints take different inputs: {sorted(sizes)}")
+    c, h, w = data_meta["input_size"]
+    recipe = metas[0].get("recipe", {})
+    data = load_data(
+        args.data or data_meta["name"],
+        args.data_dir,
+        val_fraction=recipe.get("val_fraction", 0.2),
+        seed=data_meta.get("split_seed", 0),
+        image_size=(h, w),
+        in_chans=c,
+        limit=args.limit,
+    )
+    classes = {m.num_classes for m, _ in loaded}
+    if classes != {data.num_classes}:
+        raise ValueError(
+            f"{data.name} has {data.num_classes} classes but the checkpoint(s) predict "
+            f"{', '.join(map(str, sorted(classes)))}"
+        )
+    split = getattr(data, args.split)
+    # Normalise as in training: the statistics recorded with the checkpoint.
+    mean, std = data_meta.get("mean", data.mean), data_meta.get("std", data.std)
+    metrics = evaluate(
+        [m for m, _ in loaded],
+        split,
+        mean=mean,
+        std=std,
+        batch_size=args.batch_size,
+        num_classes=data.num_classes,
+        bf16=args.bf16,
+    )
+    what = f"ensemble of {len(paths)} checkpoints" if len(paths) > 1 else paths[0]
+    print(f"{what} on {data.name} {args.split} ({metrics.count:,} images)")
+    print(f"loss {metrics.loss:.4f}  top-1 {metrics.top1:.2f}%  top-5 {metrics.top5:.2f}%")
+    if data.num_classes <= 20:
+        print(_confusion_text(metrics, [str(x) for x in data.classes]))
+    return 0
+
+
+def _confusion_text(metrics: Any, classes: list[str]) -> str:
+    width = max(5, *(len(c) for c in classes))
+    lines = ["confusion matrix (rows: true, columns: predicted), per-class accuracy:"]
+    lines.append(" " * width + " " + " ".join(f"{c[:width]:>{width}}" for c in classes))
+    for label, counts, acc in zip(
+        classes, metrics.confusion.tolist(), metrics.per_class_accuracy(), strict=True
+    ):
+        lines.append(
+            f"{label[:width]:>{width}} "
+            + " ".join(f"{v:>{width}}" for v in counts)
+            + f"  {acc:6.2f}%"
+        )
+    return "\n".join(lines)
+
+
+# -- predict ---------------------------------------------------------------------------------
+
+
+def _register_predict(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "predict",
+        help="classify PNG/JPEG images with a checkpoint",
+        description="Classify image files with a trained checkpoint (or a run folder's best). "
+        "Images are converted to the checkpoint's channels and resized to its input size, then "
+        "normalised with its training statistics.",
+        epilog="example:\n  cnnzoo predict runs/lenet5-digits-20250101-120000 seven.png three.jpg",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("checkpoint", metavar="CHECKPOINT")
+    p.add_argument("images", nargs="+", metavar="IMAGE")
+    p.add_argument("--top", type=int, default=5, help="how many classes to show (default 5)")
+    p.set_defaults(func=_predict)
+
+
+def read_images(paths: list[str], in_chans: int, size: tuple[int, int]) -> Any:
+    """PNG/JPEG files -> a uint8 (N, C, H, W) batch at ``size`` with ``in_chans`` channels."""
+    import torch
+    import torch.nn.functional as F
+    from torchvision.io import ImageReadMode, decode_image, read_file
+
+    mode = ImageReadMode.GRAY if in_chans == 1 else ImageReadMode.RGB
+    batch = []
+    for path in paths:
+        if not Path(path).is_file():
+            raise FileNotFoundError(f"image {path} does not exist")
+        try:
+            image = decode_image(read_file(path), mode=mode)
+        except RuntimeError as error:
+            raise ValueError(f"{path} is not a readable PNG/JPEG image ({error})") from None
+        if tuple(image.shape[1:]) != size:
+            image = (
+                F.interpolate(
+                    image[None].float(),
+                    size=size,
+                    mode="bilinear",
+                    antialias=True,
+                    align_corners=False,
+                )[0]
+                .round()
+                .clamp(0, 255)
+                .to(torch.uint8)
+            )
+        batch.append(image)
+    return torch.stack(batch)
+
+
+def _predict(args: argparse.Namespace) -> int:
+    import torch
+
+    from cnnzoo.data import normalize
+    from cnnzoo.train import load_checkpoint
+
+    model, meta = load_checkpoint(args.checkpoint)
+    data = meta.get("data", {})
+    c, h, w = data["input_size"]
+    classes = [str(x) for x in data.get("classes", range(model.num_classes))]
+    images = read_images(args.images, c, (h, w))
+    with torch.inference_mode():
+        probs = torch.softmax(model(normalize(images, data["mean"], data["std"])).float(), dim=1)
+    k = min(args.top, probs.shape[1])
+    for path, row in zip(args.images, probs, strict=True):
+        values, indices = row.topk(k)
+        print(f"{path}:")
+        for p, i in zip(values.tolist(), indices.tolist(), strict=True):
+            print(f"  {classes[i]:>12}  {100 * p:6.2f}%")
+    return 0
+
+
+# -- demo ------------------------------------------------------------------------------------
+
+
+def _register_demo(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "demo",
+        help="the main job: train LeNet-5 on the embedded digits, then show the results",
+        description="Trains LeNet-5 on scikit-learn's embedded handwritten digits (no download) "
+        "with the lenet5-digits recipe, then prints the test accuracy, the per-layer summary and "
+        "where the curves and checkpoint are. Takes well under a minute on a quiet 2-core CPU.",
+        epilog="examples:\n  cnnzoo demo\n  cnnzoo demo --data mnist --data-dir ../shared/datasets",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--data", default="digits", help="digits (default), mnist or fashion_mnist")
+    p.add_argument("--data-dir")
+    p.add_argument("--epochs", type=int, help="override the recipe's 30 epochs")
+    p.add_argument("--run-dir", help="run folder (default: runs/lenet5-DATA-TIME)")
+    p.add_argument("--threads", type=int)
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=_demo)
+
+
+def _demo(args: argparse.Namespace) -> int:
+    import torch
+
+    from cnnzoo.analysis import summary
+    from cnnzoo.train import TrainingError, build_model, fit, load_data_for, load_recipe
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    recipe = load_recipe("lenet5-digits")
+    changes: dict[str, Any] = {"data": args.data, "epochs": args.epochs}
+    if args.data != "digits":
+        changes.update(batch_size=128, epochs=args.epochs or 5)
+    recipe = recipe.override(**changes)
+    data = load_data_for("lenet5", recipe, args.data_dir)
+    print(f"cnnzoo demo: LeNet-5 (LeCun et al. 1998) on {data!r}", flush=True)
+    model = build_model("lenet5", data, recipe)
+    try:
+        result = fit(
+            model,
+            data,
+            recipe,
+            args.run_dir,
+            quiet=args.quiet,
+            extra_config={"data_dir": args.data_dir},
+        )
+    except TrainingError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    print()
+    print(summary(model, data.input_size).to_text())
+    total = sum(r["train_seconds"] + r["eval_seconds"] for r in result.history)
+    print(f"trained {len(result.history)} epochs in {total:.1f} s")
+    _print_result(result)
+    return 0
+
+
+# -- recipes ---------------------------------------------------------------------------------
+
+
+def _register_recipes(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "recipes",
+        help="list the training recipes",
+        description="List the training recipes (recipes/*.yaml), or show one resolved.",
+        epilog="examples:\n  cnnzoo recipes\n  cnnzoo recipes resnet-imagenet",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("name", nargs="?", help="show this recipe with every field resolved")
+    p.set_defaults(func=_recipes)
+
+
+def _recipes(args: argparse.Namespace) -> int:
+    import yaml
+
+    from cnnzoo.train import list_recipes, load_recipe
+
+    if args.name:
+        print(yaml.safe_dump(load_recipe(args.name).to_dict(), sort_keys=False), end="")
+        return 0
+    names = list_recipes()
+    width = max((len(n) for n in names), default=10)
+    for name in names:
+        recipe = load_recipe(name)
+        print(f"{name:<{width}}  {recipe.description}")
+    return 0

@@ -1,0 +1,220 @@
+"""Checkpoints that are safe to share: weights as safetensors, metadata as JSON.
+
+Loading never executes code from the file: weights come from safetensors (a flat table of
+tensors) and the training state from ``torch.load(weights_only=True)``. Every file is written
+atomically (a temporary file in the same folder, flushed, then ``os.replace``), so a run killed
+mid-write leaves the previous version intact, never a truncated file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn as nn
+from safetensors import SafetensorError
+from safetensors.torch import load as st_load
+from safetensors.torch import save as st_save
+
+__all__ = [
+    "CheckpointError",
+    "atomic_write_bytes",
+    "atomic_write_text",
+    "load_checkpoint",
+    "load_state",
+    "load_weights",
+    "read_metadata",
+    "save_checkpoint",
+    "save_state",
+]
+
+METADATA_KEY = "cnnzoo"
+
+
+class CheckpointError(ValueError):
+    """A checkpoint is unreadable, corrupt, or does not fit the model."""
+
+
+def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
+    """Write ``data`` to ``path`` so that readers see either the old or the new file, whole."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_with(path: str | os.PathLike[str], write: Callable[[io.BytesIO], None]) -> None:
+    """Let ``write`` fill a buffer (e.g. ``fig.savefig``), then write it atomically."""
+    buffer = io.BytesIO()
+    write(buffer)
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, (tuple, set)):
+        return list(value)
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, torch.Tensor):
+        return value.tolist()
+    raise TypeError(f"cannot store {type(value).__name__} in checkpoint metadata")
+
+
+def save_checkpoint(
+    path: str | os.PathLike[str], model: nn.Module, metadata: dict[str, Any]
+) -> Path:
+    """Save ``model``'s weights to ``path`` (``.safetensors``) and ``metadata`` beside it (``.json``).
+
+    The metadata is also embedded in the safetensors header, so the weights file alone is enough
+    to rebuild the model. The JSON file is written last: it marks the checkpoint as complete.
+    """
+    path = Path(path)
+    text = json.dumps(metadata, indent=2, default=_json_default)
+    # safetensors refuses tensors that share memory, and wants them contiguous.
+    tensors = {k: v.detach().to("cpu").contiguous().clone() for k, v in model.state_dict().items()}
+    atomic_write_bytes(path, st_save(tensors, metadata={METADATA_KEY: text}))
+    atomic_write_text(path.with_suffix(".json"), text + "\n")
+    return path
+
+
+def _read_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint {path} does not exist")
+    data = path.read_bytes()
+    try:
+        tensors = st_load(data)
+    except (SafetensorError, ValueError, OSError) as error:
+        raise CheckpointError(
+            f"{path} is not a readable safetensors checkpoint ({error}); it may be truncated or "
+            "corrupt. Use another checkpoint (e.g. best.safetensors instead of last) or retrain."
+        ) from None
+    # The header is an 8-byte little-endian length followed by JSON.
+    header_len = int.from_bytes(data[:8], "little")
+    header = json.loads(data[8 : 8 + header_len])
+    text = header.get("__metadata__", {}).get(METADATA_KEY)
+    meta = json.loads(text) if text else {}
+    return tensors, meta
+
+
+def read_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The metadata of a checkpoint (from its JSON file, else from the safetensors header)."""
+    path = Path(path)
+    side = path.with_suffix(".json")
+    if side.is_file():
+        return json.loads(side.read_text(encoding="utf-8"))
+    return _read_safetensors(path)[1]
+
+
+def load_weights(
+    model: nn.Module, path: str | os.PathLike[str], *, name: str | None = None
+) -> dict[str, Any]:
+    """Load a checkpoint's tensors into ``model`` (strict); return its metadata.
+
+    Missing, unexpected or differently shaped tensors raise :class:`CheckpointError` listing them.
+    """
+    path = Path(path)
+    tensors, meta = _read_safetensors(path)
+    expected = model.state_dict()
+    missing = [k for k in expected if k not in tensors]
+    unexpected = [k for k in tensors if k not in expected]
+    mismatched = [
+        f"{k} (checkpoint {'x'.join(map(str, tensors[k].shape))}, model "
+        f"{'x'.join(map(str, expected[k].shape))})"
+        for k in expected
+        if k in tensors and tensors[k].shape != expected[k].shape
+    ]
+    if missing or unexpected or mismatched:
+        label = name or getattr(getattr(model, "card", None), "name", type(model).__name__)
+        problems = []
+        for title, items in (
+            ("different shapes", mismatched),
+            ("missing from the checkpoint", missing),
+            ("not in the model", unexpected),
+        ):
+            if items:
+                shown = ", ".join(items[:5]) + (
+                    f", ... ({len(items)} in all)" if len(items) > 5 else ""
+                )
+                problems.append(f"{title}: {shown}")
+        made_for = meta.get("model")
+        hint = f" The checkpoint was saved from {made_for!r}" if made_for else ""
+        if meta.get("model_kwargs"):
+            hint += f" with {meta['model_kwargs']}"
+        raise CheckpointError(
+            f"checkpoint {path} does not match model {label}: "
+            + "; ".join(problems)
+            + "."
+            + (hint + "." if hint else "")
+        )
+    with torch.no_grad():
+        for key, value in expected.items():
+            value.copy_(tensors[key])
+    return meta
+
+
+def load_checkpoint(
+    path: str | os.PathLike[str], *, device: str | torch.device = "cpu"
+) -> tuple[nn.Module, dict[str, Any]]:
+    """Rebuild the registered model a checkpoint was saved from and load its weights.
+
+    Returns ``(model in eval mode, metadata)``. ``path`` may also be a run folder (its best
+    checkpoint is used).
+    """
+    from cnnzoo.registry import create_model
+
+    path = Path(path)
+    if path.is_dir():
+        path = path / "checkpoints" / "best.safetensors"
+    meta = read_metadata(path)
+    name = meta.get("model")
+    if not name:
+        raise CheckpointError(
+            f"{path} has no cnnzoo metadata naming its model; build the model yourself and use "
+            "cnnzoo.train.load_weights(model, path)"
+        )
+    kwargs = dict(meta.get("model_kwargs") or {})
+    with torch.device(device):
+        model = create_model(name, **kwargs)
+    load_weights(model, path)
+    model.eval()
+    return model, meta
+
+
+def save_state(path: str | os.PathLike[str], state: dict[str, Any]) -> None:
+    """Save optimizer/schedule/RNG state (plain tensors and containers only)."""
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+def load_state(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Load a state file with ``weights_only=True``: no code from the file is executed."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"training state {path} does not exist; the run cannot be resumed")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # pickle errors, truncated zip, disallowed globals
+        raise CheckpointError(
+            f"{path} cannot be loaded safely ({type(error).__name__}: {str(error).splitlines()[0]})"
+        ) from None
