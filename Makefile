@@ -15,7 +15,8 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/cnnzoo demo
+	$(BIN)/cnnzoo list
+	$(BIN)/cnnzoo summary lenet5
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
