@@ -336,9 +336,15 @@ def _register_predict(subparsers: argparse._SubParsersAction) -> None:
 
 def read_images(paths: list[str], in_chans: int, size: tuple[int, int]) -> Any:
     """PNG/JPEG files -> a uint8 (N, C, H, W) batch at ``size`` with ``in_chans`` channels."""
+    import warnings
+
     import torch
     import torch.nn.functional as F
-    from torchvision.io import ImageReadMode, decode_image, read_file
+
+    with warnings.catch_warnings():
+        # torchvision 0.29 announces that its decoders move to torchcodec; they work today.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        from torchvision.io import ImageReadMode, decode_image, read_file
 
     mode = ImageReadMode.GRAY if in_chans == 1 else ImageReadMode.RGB
     batch = []
