@@ -411,7 +411,13 @@ def _register_demo(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--data-dir")
     p.add_argument("--epochs", type=int, help="override the recipe's 30 epochs")
     p.add_argument("--run-dir", help="run folder (default: runs/lenet5-DATA-TIME)")
-    p.add_argument("--threads", type=int)
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch threads (default 1: LeNet-5's batches are too small to gain from more, and "
+        "on a busy machine extra threads wait on each other)",
+    )
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_demo)
 

@@ -390,6 +390,8 @@ def fit(
     forward = torch.compile(model) if recipe.compile else model
     stop_reason = "completed"
     started = time.perf_counter()
+    title = f"{name} on {data.name}"
+    curves_written = started
     try:
         for epoch in range(start_epoch, recipe.epochs + 1):
             model.train()
@@ -502,7 +504,10 @@ def fit(
             )
             run.write_metrics(history)
             run.log_scalars(row, purge_step=epoch if epoch == start_epoch and resume else None)
-            run.write_curves(history, f"{name} on {data.name}")
+            # Plotting costs a few hundred ms: refresh the PNG at most every 30 s, and at the end.
+            if time.perf_counter() - curves_written > 30 or epoch == recipe.epochs:
+                run.write_curves(history, title)
+                curves_written = time.perf_counter()
             say(_epoch_line(row, recipe.epochs, is_best))
             if on_epoch_end is not None:
                 on_epoch_end(row)
@@ -514,13 +519,19 @@ def fit(
                 break
     except NonFiniteLossError as error:
         run.close()
+        if history:
+            run.write_curves(history, title)
         _write_report(run, name, data, recipe, history, best_epoch, None, f"failed: {error}")
         raise
     except KeyboardInterrupt:
         run.close()
+        if history:
+            run.write_curves(history, title)
         say(f"\ninterrupted; continue with: cnnzoo train --resume {run.path}")
         raise
     run.close()
+    if history and stop_reason != "completed":
+        run.write_curves(history, title)  # early stopping ended before the last epoch
     seconds = time.perf_counter() - started
 
     test = None

@@ -1,0 +1,162 @@
+"""Training speed: cnnzoo's engine vs a plain eager PyTorch loop, same model, same batch size.
+
+For each model (the course's Fashion-MNIST CNN, LeNet-5, CIFAR ResNet-20 if registered) this
+times one training epoch over N in-memory images
+
+* ``eager``: the usual tutorial loop -- a ``DataLoader`` over a ``TensorDataset`` of float
+  tensors (normalised once, up front), ``shuffle=True``, Adam, forward / loss / backward / step;
+* ``engine``: :func:`cnnzoo.train.fit` for one epoch (uint8 batches gathered and normalised on
+  whole batches, progress/metrics bookkeeping, checkpoints and run files written), in fp32 and with
+  each speed option (channels_last, bf16 autocast, both; torch.compile with ``--compile``);
+
+and reports images/s, seconds per 48k-image epoch, the speed-up over eager, and model FLOP
+utilisation: ``MACs x 2 x 3`` (forward + backward) per image x images/s, against the measured
+fp32 and bf16 matmul peaks of this machine. The images are random (speed does not depend on
+content); accuracy is checked separately (docs/training.md).
+
+    python benchmarks/train_speed.py                       # all models, torch's thread count
+    python benchmarks/train_speed.py --models fashion_cnn --threads 2 --images 48000
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader, TensorDataset
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+
+from cnnzoo import create_model, get_model_card, is_model
+from cnnzoo.analysis import summary
+from cnnzoo.analysis.throughput import matmul_peak_gflops
+from cnnzoo.data import DataBundle, TensorSplit
+from cnnzoo.train import Recipe, fit
+
+DEFAULT_IMAGES = {"fashion_cnn": 48_000, "lenet5": 48_000, "resnet20": 5_000}
+ENGINE_CONFIGS = {
+    "fp32": {},
+    "channels_last": {"channels_last": True},
+    "bf16": {"bf16": True},
+    "bf16+channels_last": {"bf16": True, "channels_last": True},
+}
+
+
+def synthetic_bundle(input_size: tuple[int, int, int], n: int, classes: int = 10) -> DataBundle:
+    generator = torch.Generator().manual_seed(0)
+    images = torch.randint(0, 256, (n, *input_size), dtype=torch.uint8, generator=generator)
+    labels = torch.randint(0, classes, (n,), generator=generator)
+    small = TensorSplit(images[:1000].clone(), labels[:1000].clone())
+    return DataBundle(
+        name="synthetic",
+        train=TensorSplit(images, labels),
+        val=small,
+        test=small,
+        classes=[str(c) for c in range(classes)],
+        mean=(0.5,) * input_size[0],
+        std=(0.25,) * input_size[0],
+        split_seed=0,
+        source="random uint8 images",
+    )
+
+
+def eager_epoch(name: str, data: DataBundle, batch_size: int) -> float:
+    """images/s of the tutorial loop over one epoch."""
+    torch.manual_seed(0)
+    model = create_model(name, num_classes=data.num_classes, in_chans=data.in_chans)
+    x = (data.train.images.float() / 255 - 0.5) / 0.25
+    loader = DataLoader(TensorDataset(x, data.train.labels), batch_size=batch_size, shuffle=True)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    model.train()
+    start = time.perf_counter()
+    for images, labels in loader:
+        optimizer.zero_grad()
+        loss = F.cross_entropy(model(images), labels)
+        loss.backward()
+        optimizer.step()
+    return len(x) / (time.perf_counter() - start)
+
+
+def engine_epoch(name: str, data: DataBundle, batch_size: int, **options: bool) -> float:
+    """images/s of cnnzoo.train.fit's training epoch (validation and file writes excluded)."""
+    recipe = Recipe(
+        name="bench", optimizer="adam", lr=1e-3, batch_size=batch_size, epochs=1, **options
+    )
+    torch.manual_seed(0)
+    model = create_model(name, num_classes=data.num_classes, in_chans=data.in_chans)
+    with tempfile.TemporaryDirectory() as run_dir:
+        result = fit(model, data, recipe, Path(run_dir) / "run", evaluate_test=False)
+    return result.history[0]["images_per_second"]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", nargs="+", default=["fashion_cnn", "lenet5", "resnet20"])
+    parser.add_argument(
+        "--images", type=int, help="images per epoch (default: 48k; 5k for resnet20)"
+    )
+    parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--threads", type=int, help="torch threads (default: torch's choice)")
+    parser.add_argument(
+        "--compile", action="store_true", help="also time torch.compile (slow warm-up)"
+    )
+    parser.add_argument("--skip-eager", action="store_true")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    configs = dict(ENGINE_CONFIGS)
+    if args.compile:
+        configs["compile+bf16"] = {"compile": True, "bf16": True}
+    peak32 = matmul_peak_gflops(torch.float32)
+    peak16 = matmul_peak_gflops(torch.bfloat16)
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch {args.batch_size}")
+    print(f"matmul peak: fp32 {peak32:.0f} GFLOP/s, bf16 {peak16:.0f} GFLOP/s")
+    print()
+    header = (
+        f"{'model':<12} {'loop':<20} {'images/s':>9} {'s/48k epoch':>12} {'vs eager':>9} {'MFU':>7}"
+    )
+    print(header)
+    print("-" * len(header))
+    for name in args.models:
+        if not is_model(name):
+            print(f"{name:<12} skipped: not registered on this branch")
+            continue
+        card = get_model_card(name)
+        n = args.images or DEFAULT_IMAGES.get(name, 10_000)
+        data = synthetic_bundle(card.input_size, n)
+        macs = summary(name).macs
+        rows = []
+        eager = None
+        if not args.skip_eager:
+            eager = eager_epoch(name, data, args.batch_size)
+            rows.append(("eager (DataLoader)", eager, False))
+        for label, options in configs.items():
+            rows.append(
+                (
+                    f"engine {label}",
+                    engine_epoch(name, data, args.batch_size, **options),
+                    options.get("bf16", False),
+                )
+            )
+        for label, speed, bf16 in rows:
+            flops = 6 * macs * speed / 1e9
+            peak = peak16 if bf16 else peak32
+            ratio = f"{speed / eager:.2f}x" if eager else "-"
+            print(
+                f"{name:<12} {label:<20} {speed:>9,.0f} {48_000 / speed:>12.2f} {ratio:>9} "
+                f"{100 * flops / peak:>6.1f}%",
+                flush=True,
+            )
+        print(
+            f"{'':<12} ({n:,} images of {'x'.join(map(str, card.input_size))}, {macs:,} MACs/image)"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
