@@ -14,6 +14,7 @@ def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
     return code, out, err
 
 
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # torchvision.io.write_png
 def test_train_evaluate_predict_resume(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
     code, out, err = run(
@@ -45,6 +46,8 @@ def test_train_evaluate_predict_resume(capsys: pytest.CaptureFixture[str], tmp_p
     )
     assert config["recipe"]["augment"] == "fashion" and config["model"] == "lenet5"
 
+    code, _, err = run(capsys, "train", "lenet5", "--limit", "100", "--run-dir", str(run_dir))
+    assert code == 2 and f"{run_dir} already holds a run; continue it with" in err
     code, out, err = run(capsys, "train", "--resume", str(run_dir), "--epochs", "2", "--quiet")
     assert code == 0, err
     assert (run_dir / "metrics.csv").read_text().count("\n") == 3  # header + 2 epochs

@@ -324,6 +324,11 @@ def fit(
         raise FileNotFoundError(
             f"cannot resume {run.path}: it has no optimizer.pt (no epoch was completed)"
         )
+    if not resume and run.config.is_file():
+        raise ValueError(
+            f"{run.path} already holds a run; continue it with resume=True (cnnzoo train --resume "
+            f"{run.path}) or choose another run folder"
+        )
     run.create()
 
     if recipe.channels_last:
