@@ -114,8 +114,8 @@ def inception_v4_stem(in_chans: int) -> nn.Sequential:
             tower(conv_bn(160, 64, 1), conv_bn(64, 96, 3, padding=0)),
             tower(
                 conv_bn(160, 64, 1),
-                conv_bn(64, 64, (7, 1)),
                 conv_bn(64, 64, (1, 7)),
+                conv_bn(64, 64, (7, 1)),
                 conv_bn(64, 96, 3, padding=0),
             ),
         ),
@@ -152,10 +152,10 @@ def inception_b(in_channels: int = 1024) -> Concat:
         tower(conv_bn(in_channels, 192, 1), conv_bn(192, 224, (1, 7)), conv_bn(224, 256, (7, 1))),
         tower(
             conv_bn(in_channels, 192, 1),
-            conv_bn(192, 192, (1, 7)),
-            conv_bn(192, 224, (7, 1)),
-            conv_bn(224, 224, (1, 7)),
-            conv_bn(224, 256, (7, 1)),
+            conv_bn(192, 192, (7, 1)),
+            conv_bn(192, 224, (1, 7)),
+            conv_bn(224, 224, (7, 1)),
+            conv_bn(224, 256, (1, 7)),
         ),
         tower(avg_pool_3x3(), conv_bn(in_channels, 128, 1)),
     )
@@ -182,8 +182,8 @@ def inception_c(in_channels: int = 1536) -> Concat:
         tower(conv_bn(in_channels, 384, 1), SplitConv(384, 256)),
         tower(
             conv_bn(in_channels, 384, 1),
-            conv_bn(384, 448, (1, 3)),
-            conv_bn(448, 512, (3, 1)),
+            conv_bn(384, 448, (3, 1)),
+            conv_bn(448, 512, (1, 3)),
             SplitConv(512, 256),
         ),
         tower(avg_pool_3x3(), conv_bn(in_channels, 256, 1)),
@@ -371,8 +371,9 @@ class InceptionResNetV2(_InceptionNet):
     "inception_v4 (ports of the released TF-slim model): 42.68M params.",
     top1=80.0,
     notes="Figures 3-9 of the paper; same architecture as the released TF-slim model. Dropout "
-    "keep probability 0.8 (drop_rate=0.2). The 1x7/7x1 and 1x3/3x1 orders inside towers follow "
-    "the figures (orders do not change counts).",
+    "keep probability 0.8 (drop_rate=0.2). Kernel shapes are (height, width); the order of the "
+    "1x7/7x1 and 1x3/3x1 convolutions inside towers is the released model's (it does not change "
+    "the counts).",
 )
 def inception_v4(**kwargs) -> InceptionV4:
     return InceptionV4(**kwargs)
