@@ -264,17 +264,17 @@ class PatternNet(nn.Module):
         super().__init__()
         layers = list(layers)
         label = spec or " ".join(map(str, layers))
-        if not layers or layers[-1].kind != "fc":
-            raise PatternSpecError(
-                f"pattern {label!r} must end with the fc layer that produces the logits, e.g. fc10"
-            )
-        first_fc = next(i for i, layer in enumerate(layers) if layer.kind == "fc")
+        first_fc = next((i for i, layer in enumerate(layers) if layer.kind == "fc"), len(layers))
         for layer in layers[first_fc:]:
             if layer.kind in ("conv", "maxpool", "avgpool"):
                 raise PatternSpecError(
                     f"pattern {label!r}: {layer} comes after an fc layer; convolutions and pooling "
                     "come first (INPUT -> [[CONV -> RELU]*N -> POOL?]*M -> [FC -> RELU]*K -> FC)"
                 )
+        if not layers or layers[-1].kind != "fc":
+            raise PatternSpecError(
+                f"pattern {label!r} must end with the fc layer that produces the logits, e.g. fc10"
+            )
         if num_classes is not None:
             layers[-1] = replace(layers[-1], width=num_classes)
         c, h, w = (int(d) for d in input_size)
