@@ -12,8 +12,7 @@ from cnnzoo import create_model
 from cnnzoo.analysis import summary
 from cnnzoo.analysis.formulas import conv_macs, inception_module_cost
 from cnnzoo.analysis.summary import InputSizeError
-from cnnzoo.models._aux import GoogLeNetOutputs, loss_with_aux
-from cnnzoo.models.googlenet import InceptionModule
+from cnnzoo.models.googlenet import GoogLeNetOutputs, InceptionModule, loss_with_aux
 
 
 def _meta(name: str, **kwargs) -> torch.nn.Module:

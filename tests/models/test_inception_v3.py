@@ -9,7 +9,7 @@ import torchvision
 from cnnzoo import create_model, get_model_card
 from cnnzoo.analysis import summary
 from cnnzoo.analysis.summary import InputSizeError
-from cnnzoo.models._aux import InceptionOutputs, loss_with_aux
+from cnnzoo.models.inception_v3 import InceptionOutputs, loss_with_aux
 
 
 def _params(model: torch.nn.Module) -> int:

@@ -9,7 +9,7 @@ conv 1x1 64 -> conv 3x3 192 -> LRN -> max pool 3x3/2 -> inception 3a, 3b -> max 
 has a bias and a ReLU, there is no batch norm, and the third branch of each module is a true 5x5.
 The two auxiliary classifiers (average pool 5x5/3 -> 1x1 conv 128 -> FC 1024 -> dropout 0.7 ->
 FC) sit on inception 4a and 4d; their losses are added with weight 0.3 during training
-(:func:`cnnzoo.models._aux.loss_with_aux`) and they are not evaluated at inference.
+(:func:`loss_with_aux`) and they are not evaluated at inference.
 
 Deliberate choices:
 
@@ -33,10 +33,16 @@ import torch
 import torch.nn as nn
 
 from cnnzoo.layers import ConvNormAct
-from cnnzoo.models._aux import GoogLeNetOutputs
+from cnnzoo.models._aux import GoogLeNetOutputs, loss_with_aux
 from cnnzoo.registry import Paper, register_model
 
-__all__ = ["GoogLeNet", "GoogLeNetOutputs", "InceptionAux", "InceptionModule"]
+__all__ = [
+    "GoogLeNet",
+    "GoogLeNetOutputs",
+    "InceptionAux",
+    "InceptionModule",
+    "loss_with_aux",
+]
 
 SZEGEDY_2015 = Paper(
     authors="C. Szegedy, W. Liu, Y. Jia, P. Sermanet, S. Reed, D. Anguelov, D. Erhan, "

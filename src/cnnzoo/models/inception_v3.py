@@ -34,10 +34,10 @@ import torch
 import torch.nn as nn
 
 from cnnzoo.layers import ConvNormAct
-from cnnzoo.models._aux import InceptionOutputs
+from cnnzoo.models._aux import InceptionOutputs, loss_with_aux
 from cnnzoo.registry import Paper, register_model
 
-__all__ = ["InceptionOutputs", "InceptionV3"]
+__all__ = ["InceptionOutputs", "InceptionV3", "loss_with_aux"]
 
 SZEGEDY_2016 = Paper(
     authors="C. Szegedy, V. Vanhoucke, S. Ioffe, J. Shlens, Z. Wojna",
