@@ -74,6 +74,42 @@ def _sample(
     return _to_uint8(out)
 
 
+def keras_affine_theta(
+    rotation: torch.Tensor,
+    tx: torch.Tensor,
+    ty: torch.Tensor,
+    shear: torch.Tensor,
+    zx: torch.Tensor,
+    zy: torch.Tensor,
+    size: tuple[int, int],
+) -> torch.Tensor:
+    """``(N, 2, 3)`` ``affine_grid`` matrices for Keras-style transforms.
+
+    Angles in degrees, shifts in pixels, zooms as factors (> 1 shows a larger area, so the
+    content shrinks, as in Keras). The matrix maps output pixels to input pixels about the
+    image centre, composed as Keras's ``apply_affine_transform``: rotation @ shift @ shear @
+    zoom; it is then expressed in ``affine_grid``'s normalised coordinates.
+    """
+    h, w = size
+    angle, sh = torch.deg2rad(rotation), torch.deg2rad(shear)
+    cos, sin = torch.cos(angle), torch.sin(angle)
+    # Linear part A = R @ Sh @ Z and translation R @ t, in centred pixel coordinates (x, y).
+    a11 = cos * zx
+    a12 = (-cos * torch.sin(sh) - sin * torch.cos(sh)) * zy
+    a21 = sin * zx
+    a22 = (-sin * torch.sin(sh) + cos * torch.cos(sh)) * zy
+    t1 = cos * tx - sin * ty
+    t2 = sin * tx + cos * ty
+    # Normalised coordinates: theta = D^-1 [A | Rt] diag(D, 1) with D = diag(w/2, h/2).
+    return torch.stack(
+        [
+            torch.stack([a11, a12 * h / w, t1 * 2 / w], dim=1),
+            torch.stack([a21 * w / h, a22, t2 * 2 / h], dim=1),
+        ],
+        dim=1,
+    )
+
+
 def fashion_augment(
     images: torch.Tensor,
     generator: torch.Generator | None = None,
@@ -89,28 +125,13 @@ def fashion_augment(
     as Keras does: rotation @ shift @ shear @ zoom.
     """
     n, _, h, w = images.shape
-    angle = torch.deg2rad(_uniform(n, -rotation, rotation, generator))
+    angle = _uniform(n, -rotation, rotation, generator)
     tx = _uniform(n, -shift, shift, generator) * w
     ty = _uniform(n, -shift, shift, generator) * h
-    sh = torch.deg2rad(_uniform(n, -shear, shear, generator))
+    sh = _uniform(n, -shear, shear, generator)
     zx = _uniform(n, 1 - zoom, 1 + zoom, generator)
     zy = _uniform(n, 1 - zoom, 1 + zoom, generator)
-    cos, sin = torch.cos(angle), torch.sin(angle)
-    # Linear part A = R @ Sh @ Z, translation R @ t, in centred pixel coordinates.
-    a11 = cos * zx
-    a12 = (-cos * torch.sin(sh) - sin * torch.cos(sh)) * zy
-    a21 = sin * zx
-    a22 = (-sin * torch.sin(sh) + cos * torch.cos(sh)) * zy
-    t1 = cos * tx - sin * ty
-    t2 = sin * tx + cos * ty
-    # To normalised coordinates: theta = D^-1 [A | Rt] diag(D, 1), D = diag(w/2, h/2).
-    theta = torch.stack(
-        [
-            torch.stack([a11, a12 * h / w, t1 * 2 / w], dim=1),
-            torch.stack([a21 * w / h, a22, t2 * 2 / h], dim=1),
-        ],
-        dim=1,
-    )
+    theta = keras_affine_theta(angle, tx, ty, sh, zx, zy, (h, w))
     return _sample(images, theta, (h, w), padding="border")
 
 
@@ -369,9 +390,11 @@ def augment_offline(
     parts = [split.images] if include_original else []
     for _ in range(copies):
         parts.extend(transform(split.images[i : i + chunk]) for i in range(0, len(split), chunk))
+    repeats = copies + int(include_original)
     result = TensorSplit(
         torch.cat(parts) if parts else split.images[:0],
-        split.labels.repeat(copies + int(include_original)),
+        split.labels.repeat(repeats),
+        None if split.indices is None else split.indices.repeat(repeats),
     )
     if target is not None:
         _save(target, result, meta)

@@ -174,7 +174,9 @@ def _to_split(images: np.ndarray, labels: np.ndarray) -> TensorSplit:
     # np.frombuffer arrays are read-only; torch wants to own writable memory.
     images = images if images.flags.writeable and images.flags.c_contiguous else images.copy()
     labels = labels if labels.flags.writeable else labels.copy()
-    return TensorSplit(torch.from_numpy(images), torch.from_numpy(labels))
+    return TensorSplit(
+        torch.from_numpy(images), torch.from_numpy(labels), torch.arange(len(labels))
+    )
 
 
 def _fit_mode(name: str, native: tuple[int, int], size: tuple[int, int], resize: str) -> str:
@@ -314,7 +316,7 @@ def load_data(
             images = _pad(images, target)
         elif mode == "resize":
             images = _resize(images, target)
-        return TensorSplit(_convert_channels(images, chans), split.labels)
+        return TensorSplit(_convert_channels(images, chans), split.labels, split.indices)
 
     train, val, test = prepare(train), prepare(val), prepare(test)
     mean, std = channel_stats(train.images)

@@ -20,6 +20,7 @@ what ``download=True`` uses to fetch and extract the files):
 
 from __future__ import annotations
 
+import functools
 import gzip
 import importlib
 import io
@@ -79,7 +80,18 @@ _IDX_UBYTE = 0x08
 
 
 def read_idx(path: Path, expected_ndim: int) -> np.ndarray:
-    """Read an IDX file (``.gz`` or plain) of unsigned bytes, checking magic number and size."""
+    """Read an IDX file (``.gz`` or plain) of unsigned bytes, checking magic number and size.
+
+    The (read-only) result is cached per path, size and modification time, so loading the
+    same dataset again in one process (another seed, another image size) skips the gunzip.
+    """
+    stat = path.stat()
+    return _read_idx_cached(str(path), stat.st_size, stat.st_mtime_ns, expected_ndim)
+
+
+@functools.lru_cache(maxsize=8)
+def _read_idx_cached(name: str, size: int, mtime_ns: int, expected_ndim: int) -> np.ndarray:
+    path = Path(name)
     try:
         if path.suffix == ".gz":
             with gzip.open(path, "rb") as f:
