@@ -467,7 +467,7 @@ def _decode(path: Path, mode: str) -> np.ndarray:
 
     try:
         with Image.open(path) as img:
-            return np.asarray(img.convert(mode), dtype=np.uint8)
+            return np.array(img.convert(mode), dtype=np.uint8)
     except (OSError, UnidentifiedImageError, ValueError, SyntaxError) as exc:
         raise CorruptDataError(
             f"{path} could not be decoded as an image ({type(exc).__name__}: {exc}); remove or "
