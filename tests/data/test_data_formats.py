@@ -91,7 +91,9 @@ def test_image_folder_without_split_folders_holds_out_test(tmp_path: Path) -> No
 
 def test_image_folder_relative_to_data_dir(tmp_path: Path) -> None:
     write_image_folder(tmp_path / "pets", per_class=5, splits=("train",))
-    assert load_data("folder:pets", tmp_path).source == str(tmp_path / "pets")
+    data = load_data("folder:pets", tmp_path)
+    assert data.source == str((tmp_path / "pets").resolve())
+    assert data.name == f"folder:{(tmp_path / 'pets').resolve()}"
 
 
 def test_image_folder_with_mixed_sizes_needs_image_size(tmp_path: Path) -> None:

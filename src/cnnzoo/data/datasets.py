@@ -160,7 +160,7 @@ def _read(
         folder = Path(name[len("folder:") :]).expanduser()
         if not folder.is_absolute() and not folder.exists() and (root / folder).exists():
             folder = root / folder  # folder:<name> may also be relative to the data directory
-        return readers.read_folder(folder, in_chans, size)
+        return readers.read_folder(folder.resolve(), in_chans, size)
     if download and not _files_present(name, root):
         _download(name, root)
     if name in readers.MNIST_FAMILY:
@@ -321,7 +321,8 @@ def load_data(
     train, val, test = prepare(train), prepare(val), prepare(test)
     mean, std = channel_stats(train.images)
     return DataBundle(
-        name=key,
+        # Folders are named by their absolute path so a checkpoint can find them again.
+        name=f"folder:{raw.source}" if key.startswith("folder:") else key,
         train=train,
         val=val,
         test=test,
