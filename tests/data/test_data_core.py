@@ -80,6 +80,8 @@ def test_iterate_batches_shuffle_is_a_seeded_permutation() -> None:
             for v in images[:, 0, 0, 0]
         ]
 
+    for images, labels in iterate_batches(split, 3, shuffle=True):
+        assert torch.equal(labels, images[:, 0, 0, 0].long() % 3)  # labels travel with images
     first = epoch(0)
     assert sorted(first) == list(range(10))
     assert first == epoch(0)

@@ -29,6 +29,23 @@ def test_cifar10_batches_load_with_pixel_layout_and_class_names(tmp_path: Path) 
     assert torch.equal(data.train.images[7], torch.from_numpy(all_train[i].reshape(3, 32, 32)))
 
 
+def test_cifar_pickles_written_by_old_numpy_load(tmp_path: Path) -> None:
+    # The official batches (2009, Python 2) name numpy.core.multiarray, which numpy 2 renamed.
+    written = write_tiny_cifar(tmp_path, "cifar10")
+    path = tmp_path / "cifar-10-batches-py" / "test_batch"
+    blob = path.read_bytes()
+    assert b"numpy._core.multiarray" in blob
+    path.write_bytes(blob.replace(b"numpy._core.multiarray", b"numpy.core.multiarray"))
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no DeprecationWarning from the numpy.core alias
+        data = load_data("cifar10", tmp_path)
+    assert torch.equal(
+        data.test.images, torch.from_numpy(written["test_batch"][0].reshape(-1, 3, 32, 32))
+    )
+
+
 def test_cifar100_uses_fine_labels(tmp_path: Path) -> None:
     written = write_tiny_cifar(tmp_path, "cifar100", per_batch=30, n_test=8)
     data = load_data("cifar-100", tmp_path)

@@ -231,7 +231,7 @@ def _convert_channels(images: torch.Tensor, in_chans: int) -> torch.Tensor:
 
 
 def load_data(
-    name: str = "digits",
+    name: str | None = "digits",
     data_dir: str | os.PathLike | None = None,
     *,
     val_fraction: float = 0.2,
@@ -246,7 +246,8 @@ def load_data(
 
     Args:
         name: one of :func:`list_datasets` (``"digits"``, ``"mnist"``, ``"fashion_mnist"``,
-            ``"cifar10"``, ``"cifar100"``, ``"svhn"``) or ``"folder:<path>"``.
+            ``"cifar10"``, ``"cifar100"``, ``"svhn"``) or ``"folder:<path>"``; None means
+            ``"digits"``.
         data_dir: where dataset files live; defaults to env ``CNNZOO_DATA``, then ``./data``.
             MNIST is read from ``<data_dir>/MNIST/raw``, Fashion-MNIST from
             ``<data_dir>/FashionMNIST/raw`` (torchvision's layout), CIFAR from
@@ -263,6 +264,7 @@ def load_data(
             (bilinear, antialiased) or ``"auto"`` (pad 28x28 MNIST/Fashion-MNIST into 32x32 as
             LeNet-5's paper did, resize everything else).
     """
+    name = name or "digits"
     key = _canonical(name)
     _check_args(val_fraction, limit, in_chans, resize)
     size = _as_size(image_size)

@@ -215,8 +215,8 @@ def _check_pair(
 
 def _numpy_global(module: str, name: str) -> object:
     # Pickles written by numpy < 2 name numpy.core.*, numpy >= 2 writes numpy._core.*.
+    # Try numpy._core first: on numpy 2 the numpy.core alias warns on access.
     for candidate in (
-        module,
         module.replace("numpy.core", "numpy._core"),
         module.replace("numpy._core", "numpy.core"),
     ):
