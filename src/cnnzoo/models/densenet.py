@@ -205,7 +205,9 @@ class DenseNet(nn.Module):
         self.classifier = nn.Linear(old.in_features, num_classes, device=old.weight.device)
 
 
-def cifar_densenet(depth: int, growth_rate: int, bc: bool, **kwargs) -> DenseNet:
+def cifar_densenet(
+    depth: int, growth_rate: int, bc: bool, num_classes: int = 10, **kwargs
+) -> DenseNet:
     """The paper's CIFAR DenseNet(-BC) of depth ``L``: three equal blocks."""
     per_block, rest = divmod(depth - 4, 6 if bc else 3)
     if rest or per_block < 1:
@@ -217,6 +219,7 @@ def cifar_densenet(depth: int, growth_rate: int, bc: bool, **kwargs) -> DenseNet
         bn_size=4 if bc else None,
         compression=0.5 if bc else 1.0,
         imagenet_stem=False,
+        num_classes=num_classes,
         **kwargs,
     )
 
