@@ -285,14 +285,9 @@ class ModelSummary:
             f"Activation memory: {self.activation_elements:,} elements = "
             f"{_fmt_bytes(self.activation_bytes)} per image (layer outputs, forward pass; "
             f"input {_fmt_bytes(self.input_bytes)} not included)",
-            "Conv vs FC: params conv {conv_p:.1f}% / fc {fc_p:.1f}% / other {ot_p:.1f}%; "
-            "MACs conv {conv_m:.1f}% / fc {fc_m:.1f}%".format(
-                conv_p=split["conv"]["params_pct"],
-                fc_p=split["fc"]["params_pct"],
-                ot_p=split["other"]["params_pct"],
-                conv_m=split["conv"]["macs_pct"],
-                fc_m=split["fc"]["macs_pct"],
-            ),
+            f"Conv vs FC: params conv {_fmt_pct(split['conv']['params_pct'])} / fc "
+            f"{_fmt_pct(split['fc']['params_pct'])} / other {_fmt_pct(split['other']['params_pct'])}; "
+            f"MACs conv {_fmt_pct(split['conv']['macs_pct'])} / fc {_fmt_pct(split['fc']['macs_pct'])}",
         ]
         if self.unattributed_macs:
             lines.append(f"MACs outside any layer: {self.unattributed_macs:,}")
@@ -348,6 +343,13 @@ def _fmt_axes(values: tuple[int, ...] | None) -> str:
     if values is None:
         return "all"
     return str(values[0]) if len(set(values)) == 1 else "x".join(map(str, values))
+
+
+def _fmt_pct(value: float) -> str:
+    """Percent with one decimal, but small non-zero shares stay visible (0.05% not 0.0%)."""
+    if 0 < value < 0.1:
+        return f"{value:.2g}%"
+    return f"{value:.1f}%"
 
 
 def _fmt_count(n: float) -> str:

@@ -1,0 +1,201 @@
+"""Side-by-side comparison of registered models, computed on meta tensors.
+
+Besides size and cost it gives an efficiency view: *accuracy density* (reported top-1 per
+million parameters, from the model cards) and MACs per parameter (how much compute each weight
+is reused for: high for convolutions, 1 for fully connected layers).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from cnnzoo.analysis.summary import _fmt_bytes, _fmt_count, _fmt_pct, parse_input_size, summary
+from cnnzoo.registry import get_model_card
+
+__all__ = ["Comparison", "ComparisonRow", "compare", "plot_efficiency"]
+
+
+@dataclass
+class ComparisonRow:
+    name: str
+    family: str
+    year: int
+    input_size: tuple[int, ...]
+    params: int
+    macs: int
+    activation_bytes: int
+    conv_params_pct: float
+    conv_macs_pct: float
+    top1: float | None
+    dataset: str
+
+    @property
+    def accuracy_density(self) -> float | None:
+        """Reported top-1 (%) per million parameters."""
+        return None if self.top1 is None else self.top1 / (self.params / 1e6)
+
+    @property
+    def macs_per_param(self) -> float:
+        return self.macs / max(1, self.params)
+
+
+@dataclass
+class Comparison:
+    rows: list[ComparisonRow]
+
+    HEADER = (
+        "Model",
+        "Year",
+        "Input",
+        "Params",
+        "MACs",
+        "Act. memory",
+        "Conv params",
+        "Conv MACs",
+        "Top-1 (reported)",
+        "Top-1 / M params",
+        "MACs / param",
+    )
+
+    def table_rows(self) -> list[list[str]]:
+        out = []
+        for r in self.rows:
+            out.append(
+                [
+                    r.name,
+                    str(r.year),
+                    "x".join(map(str, r.input_size)),
+                    f"{r.params:,}",
+                    _fmt_count(r.macs),
+                    _fmt_bytes(r.activation_bytes),
+                    _fmt_pct(r.conv_params_pct),
+                    _fmt_pct(r.conv_macs_pct),
+                    f"{r.top1:.1f}% {r.dataset}" if r.top1 is not None else "-",
+                    f"{r.accuracy_density:.2f}" if r.accuracy_density is not None else "-",
+                    f"{r.macs_per_param:.1f}",
+                ]
+            )
+        return out
+
+    def to_dict(self) -> list[dict[str, Any]]:
+        rows = []
+        for r in self.rows:
+            row = asdict(r)
+            row["input_size"] = list(r.input_size)
+            row["accuracy_density"] = r.accuracy_density
+            row["macs_per_param"] = r.macs_per_param
+            rows.append(row)
+        return rows
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2)
+
+    def to_csv(self) -> str:
+        buffer = io.StringIO()
+        rows = self.to_dict()
+        writer = csv.DictWriter(
+            buffer, fieldnames=list(rows[0]) if rows else [], lineterminator="\n"
+        )
+        writer.writeheader()
+        writer.writerows(rows)
+        return buffer.getvalue()
+
+    def to_markdown(self) -> str:
+        lines = [
+            "| " + " | ".join(self.HEADER) + " |",
+            "|" + "|".join("---" for _ in self.HEADER) + "|",
+        ]
+        lines += ["| " + " | ".join(row) + " |" for row in self.table_rows()]
+        return "\n".join(lines) + "\n"
+
+    def to_text(self, width: int = 200) -> str:
+        from rich import box
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+        for i, title in enumerate(self.HEADER):
+            table.add_column(title, justify="left" if i == 0 else "right", no_wrap=True)
+        for row in self.table_rows():
+            table.add_row(*row)
+        console = Console(file=io.StringIO(), width=width, color_system=None)
+        console.print(table)
+        return console.file.getvalue()  # type: ignore[attr-defined]
+
+    def render(self, fmt: str = "table") -> str:
+        renderers = {
+            "table": self.to_text,
+            "md": self.to_markdown,
+            "csv": self.to_csv,
+            "json": self.to_json,
+        }
+        if fmt not in renderers:
+            raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(renderers)}")
+        return renderers[fmt]()
+
+
+def compare(names: Sequence[str], input_size: Sequence[int] | str | None = None) -> Comparison:
+    """Compare registered models, each at ``input_size`` or, by default, its card's input."""
+    if not names:
+        raise ValueError("compare needs at least one model name")
+    size = parse_input_size(input_size) if isinstance(input_size, str) else input_size
+    rows = []
+    for name in names:
+        card = get_model_card(name)
+        kwargs = {"in_chans": size[0]} if size is not None else {}
+        s = summary(name, size, **kwargs)
+        split = s.split()
+        rows.append(
+            ComparisonRow(
+                name=name,
+                family=card.family,
+                year=card.year,
+                input_size=s.input_size,
+                params=s.total_params,
+                macs=s.macs,
+                activation_bytes=s.activation_bytes,
+                conv_params_pct=split["conv"]["params_pct"],
+                conv_macs_pct=split["conv"]["macs_pct"],
+                top1=card.top1,
+                dataset=card.dataset,
+            )
+        )
+    return Comparison(rows)
+
+
+def plot_efficiency(comparison: Comparison, path: str | Path) -> Path:
+    """Bubble chart of reported top-1 vs MACs (log scale), bubble area ~ parameters. PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [r for r in comparison.rows if r.top1 is not None]
+    if not rows:
+        raise ValueError(
+            "none of these models has a reported top-1 accuracy on its card, so there is "
+            "nothing to plot; compare models whose cards state one (see `cnnzoo info NAME`)"
+        )
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig, ax = plt.subplots(figsize=(9, 6), dpi=120)
+    largest = max(r.params for r in rows)
+    for r in rows:
+        ax.scatter(r.macs / 1e9, r.top1, s=40 + 2000 * r.params / largest, alpha=0.45)
+        ax.annotate(r.name, (r.macs / 1e9, r.top1), fontsize=8, ha="center", va="center")
+    ax.set_xscale("log")
+    ax.set_xlabel("GMACs per image (log scale)")
+    ax.set_ylabel("reported top-1 accuracy (%)")
+    datasets = sorted({r.dataset for r in rows})
+    ax.set_title(f"Accuracy vs compute ({', '.join(datasets)}); bubble area ~ parameters")
+    ax.grid(True, which="both", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path

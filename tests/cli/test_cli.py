@@ -1,0 +1,73 @@
+"""The CLI commands run and print what the API computes."""
+
+import json
+
+import pytest
+
+from cnnzoo.cli import main
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_list(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "list", "lenet*")
+    assert code == 0
+    assert "lenet5" in out and "61.71K" in out and "fashion_cnn" not in out
+    code, out, _ = run(capsys, "list", "--format", "names")
+    assert "fashion_cnn\n" in out
+    code, _, err = run(capsys, "list", "nothing*")
+    assert code == 2 and "no model matches 'nothing*'" in err
+
+
+def test_info(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "info", "fashion_cnn")
+    assert code == 0 and "params:    693,962" in out and "Fashion-MNIST" in out
+    code, out, _ = run(capsys, "info", "lenet5", "--format", "json")
+    assert json.loads(out)["macs"] == 416_520
+
+
+def test_summary_formats(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "summary", "fashion_cnn")
+    assert code == 0
+    assert "features.conv1" in out and "32x26x26" in out and "692,352" in out
+    assert "Params: 693,962" in out and "agree" in out
+    code, out, _ = run(capsys, "summary", "lenet5", "--format", "md")
+    assert "| features.c3 | Conv2d | 16x10x10 | 2,416 | 240,000 |" in out
+    code, out, _ = run(capsys, "summary", "lenet5", "--format", "csv", "--num-classes", "26")
+    assert out.splitlines()[-1].startswith("classifier.output,Linear,fc,26,2210")
+    code, out, _ = run(capsys, "summary", "lenet5", "--format", "json", "--input", "3x32x32")
+    assert json.loads(out)["totals"]["params"] == 61_706 + 2 * 150
+
+
+def test_summary_errors_are_messages_not_tracebacks(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys, "summary", "lenet5", "--input", "1x2x2")
+    assert code == 2 and out == ""
+    assert err.startswith("error: input 1x2x2 does not fit lenet5: at layer 'features.c1'")
+    code, _, err = run(capsys, "summary", "lenet", "--input", "1x32x32")
+    assert code == 2 and "unknown model 'lenet'. Did you mean: lenet5" in err
+    code, _, err = run(capsys, "summary", "lenet5", "--input", "32x32")
+    assert code == 2 and "CxHxW" in err
+
+
+def test_compare_and_plot(capsys: pytest.CaptureFixture[str], tmp_path) -> None:
+    png = tmp_path / "bubbles.png"
+    code, out, _ = run(capsys, "compare", "lenet5", "fashion_cnn", "--plot", str(png))
+    assert code == 0
+    assert "lenet5" in out and "693,962" in out and "131.13" in out  # 91.0% / 0.694M params
+    assert f"plot: {png}" in out and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    code, out, _ = run(capsys, "compare", "lenet5", "--format", "json")
+    assert json.loads(out)[0]["macs_per_param"] == pytest.approx(416_520 / 61_706)
+
+
+def test_help_everywhere(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys)
+    assert code == 0 and "summary" in out
+    for command in ("list", "info", "summary", "compare"):
+        with pytest.raises(SystemExit) as exit_info:
+            main([command, "--help"])
+        assert exit_info.value.code == 0
+        assert "example" in capsys.readouterr().out
