@@ -148,3 +148,14 @@ def test_vgg16_on_cifar_figures_of_the_docs() -> None:
     assert (report.model_params_before, report.model_params_after) == (14_728_266, 1_687_242)
     assert (report.model_macs_before, report.model_macs_after) == (313_201_664, 38_018_048)
     _check_closed_form(report, {layer.name: True for layer in report.layers})
+
+
+def test_conv2d_subclasses_are_reported_not_converted() -> None:
+    class StandardizedConv(nn.Conv2d):
+        pass
+
+    model = nn.Sequential(StandardizedConv(3, 8, 3, padding=1), nn.Conv2d(8, 8, 3, padding=1))
+    converted, report = to_depthwise_separable(model, input_size=(3, 8, 8))
+    assert [layer.name for layer in report.layers] == ["1"]
+    assert dict(report.skipped)["0"] == "subclass StandardizedConv of Conv2d"
+    assert type(converted[0]) is StandardizedConv

@@ -242,7 +242,11 @@ def convertible_convs(
     kernel_sizes, exclude = tuple(kernel_sizes), tuple(exclude)
     chosen, skipped = [], []
     for name, module in model.named_modules():
-        if type(module) is not nn.Conv2d:  # subclasses may carry behaviour we would drop
+        if not isinstance(module, nn.Conv2d):
+            continue
+        if type(module) is not nn.Conv2d:
+            # A subclass may carry behaviour (weight standardisation, ...) a plain pair would drop.
+            skipped.append((name, f"subclass {type(module).__name__} of Conv2d"))
             continue
         reason = _skip_reason(name, module, kernel_sizes, exclude)
         if reason is None:
@@ -308,7 +312,8 @@ def to_depthwise_separable(
         inplace: modify ``model`` itself instead of a deep copy.
 
     Returns:
-        ``(converted_model, report)``. The report's per-layer counts are measured on the
+        ``(converted_model, report)``. A copy keeps the model's ``card`` (default input size);
+        its reference counts describe the original architecture, the report the new one. The report's per-layer counts are measured on the
         converted modules (parameters) and by :func:`cnnzoo.analysis.summary` (MACs), so they can
         be checked against the closed form ``Dk*Dk*M + M*N`` vs ``Dk*Dk*M*N``.
     """
