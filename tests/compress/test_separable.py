@@ -132,21 +132,13 @@ def test_needs_an_input_size_for_plain_modules() -> None:
 
 def test_vgg16_on_cifar_figures_of_the_docs() -> None:
     # docs/zoo-efficient.md: VGG-16 with BN on 32x32, first convolution kept standard.
-    config = [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512]
-    layers: list[nn.Module] = []
-    channels = 3
     with torch.device("meta"):
-        for v in [*config, "M"]:
-            if v == "M":
-                layers.append(nn.MaxPool2d(2))
-            else:
-                layers += [nn.Conv2d(channels, v, 3, padding=1), nn.BatchNorm2d(v), nn.ReLU()]
-                channels = v
-        vgg = nn.Sequential(*layers, nn.Flatten(), nn.Linear(512, 10))
-    _, report = to_depthwise_separable(vgg, input_size=(3, 32, 32), exclude=["0"])
-    assert len(report.layers) == 12
-    assert (report.model_params_before, report.model_params_after) == (14_728_266, 1_687_242)
-    assert (report.model_macs_before, report.model_macs_after) == (313_201_664, 38_018_048)
+        vgg = create_model("vgg16_bn_cifar")
+    _, report = to_depthwise_separable(vgg, exclude=["features.stage1.conv1"])
+    assert len(report.layers) == 12 and report.input_size == (3, 32, 32)
+    assert (report.model_params_before, report.model_params_after) == (14_990_922, 1_949_898)
+    assert (report.model_macs_before, report.model_macs_after) == (313_463_808, 38_280_192)
+    assert (report.old_params, report.new_params) == (14_712_896, 1_671_872)
     _check_closed_form(report, {layer.name: True for layer in report.layers})
 
 
