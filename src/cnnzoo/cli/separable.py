@@ -24,7 +24,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         ),
         epilog="examples:\n  cnnzoo separable squeezenet1_1\n"
         "  cnnzoo separable densenet40_k12 --norm-act --format md\n"
-        "  cnnzoo separable vgg16_bn_cifar --exclude 'features.conv1*' --kernel 3 5",
+        "  cnnzoo separable vgg16_bn_cifar --exclude features.stage1.conv1 --kernel 3 5",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("name", help="a registered model, e.g. squeezenet1_1")
