@@ -140,6 +140,11 @@ class ModelSummary:
         return self.total_params - self.trainable_params
 
     @property
+    def used_params(self) -> int:
+        """Parameters of the layers this forward pass used (e.g. without GoogLeNet's aux heads in eval)."""
+        return sum(r.params for r in self.rows)
+
+    @property
     def flops(self) -> int:
         return 2 * self.macs
 
