@@ -23,7 +23,7 @@ def test_efficiency_figures() -> None:
 
 
 def test_common_input_size() -> None:
-    row = compare(["lenet5", "fashion_cnn"], "1x32x32").rows[0]
+    row = compare(["lenet5"], "1x32x32").rows[0]
     assert row.input_size == (1, 32, 32)
     with pytest.raises(ValueError, match="does not fit fashion_cnn"):
         compare(["fashion_cnn"], "1x32x32")
