@@ -28,6 +28,7 @@ class ComparisonRow:
     year: int
     input_size: tuple[int, ...]
     params: int
+    """Parameters used at inference (auxiliary training heads excluded)."""
     macs: int
     activation_bytes: int
     conv_params_pct: float
@@ -157,7 +158,7 @@ def compare(names: Sequence[str], input_size: Sequence[int] | str | None = None)
                 family=card.family,
                 year=card.year,
                 input_size=s.input_size,
-                params=s.total_params,
+                params=s.used_params,
                 macs=s.macs,
                 activation_bytes=s.activation_bytes,
                 conv_params_pct=split["conv"]["params_pct"],
@@ -186,13 +187,36 @@ def plot_efficiency(comparison: Comparison, path: str | Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fig, ax = plt.subplots(figsize=(9, 6), dpi=120)
     largest = max(r.params for r in rows)
+    datasets = sorted({r.dataset for r in rows})
+    # Accuracies on different datasets are not comparable: one colour per dataset.
+    colours = dict(zip(datasets, plt.rcParams["axes.prop_cycle"].by_key()["color"], strict=False))
+    for dataset in datasets:
+        subset = [r for r in rows if r.dataset == dataset]
+        ax.scatter(
+            [r.macs / 1e9 for r in subset],
+            [r.top1 for r in subset],
+            s=[40 + 2000 * r.params / largest for r in subset],
+            alpha=0.45,
+            color=colours.get(dataset),
+            label=dataset,
+        )
     for r in rows:
-        ax.scatter(r.macs / 1e9, r.top1, s=40 + 2000 * r.params / largest, alpha=0.45)
-        ax.annotate(r.name, (r.macs / 1e9, r.top1), fontsize=8, ha="center", va="center")
+        ax.annotate(
+            r.name,
+            (r.macs / 1e9, r.top1),
+            fontsize=8,
+            ha="center",
+            va="bottom",
+            xytext=(0, 7),
+            textcoords="offset points",
+        )
+    if len(datasets) > 1:
+        legend = ax.legend(title="dataset")
+        for handle in legend.legend_handles:
+            handle.set_sizes([60])  # type: ignore[union-attr]
     ax.set_xscale("log")
     ax.set_xlabel("GMACs per image (log scale)")
     ax.set_ylabel("reported top-1 accuracy (%)")
-    datasets = sorted({r.dataset for r in rows})
     ax.set_title(f"Accuracy vs compute ({', '.join(datasets)}); bubble area ~ parameters")
     ax.grid(True, which="both", alpha=0.3)
     fig.tight_layout()

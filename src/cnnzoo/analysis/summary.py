@@ -140,6 +140,11 @@ class ModelSummary:
         return self.total_params - self.trainable_params
 
     @property
+    def used_params(self) -> int:
+        """Parameters of the layers this forward pass used (e.g. without GoogLeNet's aux heads in eval)."""
+        return sum(r.params for r in self.rows)
+
+    @property
     def flops(self) -> int:
         return 2 * self.macs
 
@@ -583,6 +588,10 @@ def summary(
     if len(size) < 2 or any(d < 1 for d in size):
         raise ValueError(f"input size must be positive (C, H, W), got {size}")
     spatial_dims = len(size) - 1
+    if train_mode and batch_size == 1:
+        # Batch norm refuses one value per channel in training (a 1x1 map at batch 1, as in
+        # Inception v3's aux head); figures are per image whatever the batch.
+        batch_size = 2
 
     rows: list[LayerRow] = []
     stack: list[tuple[nn.Module, tuple[Any, ...], int]] = []

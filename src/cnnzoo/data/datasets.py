@@ -160,7 +160,7 @@ def _read(
         folder = Path(name[len("folder:") :]).expanduser()
         if not folder.is_absolute() and not folder.exists() and (root / folder).exists():
             folder = root / folder  # folder:<name> may also be relative to the data directory
-        return readers.read_folder(folder, in_chans, size)
+        return readers.read_folder(folder.resolve(), in_chans, size)
     if download and not _files_present(name, root):
         _download(name, root)
     if name in readers.MNIST_FAMILY:
@@ -174,7 +174,9 @@ def _to_split(images: np.ndarray, labels: np.ndarray) -> TensorSplit:
     # np.frombuffer arrays are read-only; torch wants to own writable memory.
     images = images if images.flags.writeable and images.flags.c_contiguous else images.copy()
     labels = labels if labels.flags.writeable else labels.copy()
-    return TensorSplit(torch.from_numpy(images), torch.from_numpy(labels))
+    return TensorSplit(
+        torch.from_numpy(images), torch.from_numpy(labels), torch.arange(len(labels))
+    )
 
 
 def _fit_mode(name: str, native: tuple[int, int], size: tuple[int, int], resize: str) -> str:
@@ -229,7 +231,7 @@ def _convert_channels(images: torch.Tensor, in_chans: int) -> torch.Tensor:
 
 
 def load_data(
-    name: str = "digits",
+    name: str | None = "digits",
     data_dir: str | os.PathLike | None = None,
     *,
     val_fraction: float = 0.2,
@@ -244,7 +246,8 @@ def load_data(
 
     Args:
         name: one of :func:`list_datasets` (``"digits"``, ``"mnist"``, ``"fashion_mnist"``,
-            ``"cifar10"``, ``"cifar100"``, ``"svhn"``) or ``"folder:<path>"``.
+            ``"cifar10"``, ``"cifar100"``, ``"svhn"``) or ``"folder:<path>"``; None means
+            ``"digits"``.
         data_dir: where dataset files live; defaults to env ``CNNZOO_DATA``, then ``./data``.
             MNIST is read from ``<data_dir>/MNIST/raw``, Fashion-MNIST from
             ``<data_dir>/FashionMNIST/raw`` (torchvision's layout), CIFAR from
@@ -261,6 +264,7 @@ def load_data(
             (bilinear, antialiased) or ``"auto"`` (pad 28x28 MNIST/Fashion-MNIST into 32x32 as
             LeNet-5's paper did, resize everything else).
     """
+    name = name or "digits"
     key = _canonical(name)
     _check_args(val_fraction, limit, in_chans, resize)
     size = _as_size(image_size)
@@ -314,12 +318,13 @@ def load_data(
             images = _pad(images, target)
         elif mode == "resize":
             images = _resize(images, target)
-        return TensorSplit(_convert_channels(images, chans), split.labels)
+        return TensorSplit(_convert_channels(images, chans), split.labels, split.indices)
 
     train, val, test = prepare(train), prepare(val), prepare(test)
     mean, std = channel_stats(train.images)
     return DataBundle(
-        name=key,
+        # Folders are named by their absolute path so a checkpoint can find them again.
+        name=f"folder:{raw.source}" if key.startswith("folder:") else key,
         train=train,
         val=val,
         test=test,

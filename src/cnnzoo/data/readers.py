@@ -20,6 +20,7 @@ what ``download=True`` uses to fetch and extract the files):
 
 from __future__ import annotations
 
+import functools
 import gzip
 import importlib
 import io
@@ -79,7 +80,18 @@ _IDX_UBYTE = 0x08
 
 
 def read_idx(path: Path, expected_ndim: int) -> np.ndarray:
-    """Read an IDX file (``.gz`` or plain) of unsigned bytes, checking magic number and size."""
+    """Read an IDX file (``.gz`` or plain) of unsigned bytes, checking magic number and size.
+
+    The (read-only) result is cached per path, size and modification time, so loading the
+    same dataset again in one process (another seed, another image size) skips the gunzip.
+    """
+    stat = path.stat()
+    return _read_idx_cached(str(path), stat.st_size, stat.st_mtime_ns, expected_ndim)
+
+
+@functools.lru_cache(maxsize=8)
+def _read_idx_cached(name: str, size: int, mtime_ns: int, expected_ndim: int) -> np.ndarray:
+    path = Path(name)
     try:
         if path.suffix == ".gz":
             with gzip.open(path, "rb") as f:
@@ -203,8 +215,8 @@ def _check_pair(
 
 def _numpy_global(module: str, name: str) -> object:
     # Pickles written by numpy < 2 name numpy.core.*, numpy >= 2 writes numpy._core.*.
+    # Try numpy._core first: on numpy 2 the numpy.core alias warns on access.
     for candidate in (
-        module,
         module.replace("numpy.core", "numpy._core"),
         module.replace("numpy._core", "numpy.core"),
     ):
@@ -455,7 +467,7 @@ def _decode(path: Path, mode: str) -> np.ndarray:
 
     try:
         with Image.open(path) as img:
-            return np.asarray(img.convert(mode), dtype=np.uint8)
+            return np.array(img.convert(mode), dtype=np.uint8)
     except (OSError, UnidentifiedImageError, ValueError, SyntaxError) as exc:
         raise CorruptDataError(
             f"{path} could not be decoded as an image ({type(exc).__name__}: {exc}); remove or "
