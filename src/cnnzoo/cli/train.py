@@ -456,7 +456,8 @@ def _demo(args: argparse.Namespace) -> int:
     print()
     print(summary(model, data.input_size).to_text())
     total = sum(r["train_seconds"] + r["eval_seconds"] for r in result.history)
-    print(f"trained {len(result.history)} epochs in {total:.1f} s")
+    epochs = len(result.history)
+    print(f"trained {epochs} epoch{'' if epochs == 1 else 's'} in {total:.1f} s")
     _print_result(result)
     return 0
 
