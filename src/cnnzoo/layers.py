@@ -7,6 +7,7 @@ stable child names (``conv``, ``bn``, ``act``) that users can type.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable
 
 import torch
@@ -83,7 +84,8 @@ class ConvNormAct(nn.Sequential):
             layers["bn"] = nn.BatchNorm2d(out_channels, eps=bn_eps)
         if act_layer is not None:
             layers["act"] = act_layer()
-        super().__init__(layers)
+        # nn.Sequential takes named children only from an OrderedDict (a dict raises TypeError).
+        super().__init__(OrderedDict(layers))
         self.in_channels = in_channels
         self.out_channels = out_channels
 
