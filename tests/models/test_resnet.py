@@ -104,7 +104,9 @@ def test_resnet50_macs_paper_placement_vs_v1_5() -> None:
     assert v1_5.macs == 4_089_184_256
     assert round(paper.macs / 1e9, 2) == 3.86  # paper Table 1: 3.8 x 10^9
     assert round(v1_5.macs / 1e9, 2) == 4.09  # torchvision: 4.09 GFLOPS (really MACs)
-    # The whole difference: the 3x3 conv of three first-of-stage blocks runs before the stride.
+    # The whole difference: in v1.5 the first 1x1 of stages 2-4 runs before the stride, at 4x
+    # the positions: 256*128*(56*56 - 28*28) = 512*256*(28*28 - 14*14) = ... = 77,070,336 each.
+    assert v1_5.macs - paper.macs == 3 * 77_070_336
     stride_of = {n: m.stride for n, m in _meta("resnet50").named_modules() if hasattr(m, "stride")}
     assert stride_of["stage2.block1.conv1.conv"] == (2, 2)
     assert stride_of["stage2.block1.conv2.conv"] == (1, 1)

@@ -14,9 +14,11 @@ Which ImageNet bottleneck is which. The paper (and the authors' released Caffe m
 stride-2 downsampling on the *first 1x1* convolution of the first bottleneck of a stage
 (``stride_on="1x1"``): ``resnet50`` is that network, 3.86 GMACs at 224x224. Facebook's Torch
 re-implementation moved the stride to the 3x3 convolution, which torchvision, ResNeXt and Wide
-ResNet adopted ("ResNet v1.5", ``stride_on="3x3"``): ``resnet50_v1_5``, 4.09 GMACs and about
-half a point more top-1 accuracy. Both have exactly the same parameters; only where the
-spatial size halves differs, so the 3x3 convolution of that block runs on 4x as many positions.
+ResNet adopted ("ResNet v1.5", ``stride_on="3x3"``): ``resnet50_v1_5``, 4.09 GMACs and, by
+NVIDIA's account, about half a point more top-1 accuracy. Both have exactly the same
+parameters; only where the spatial size halves differs. In v1.5 the first 1x1 convolution of
+those three blocks runs at the input resolution (4x the positions: +77,070,336 MACs each) and
+the 3x3 sees every position, where the paper's strided 1x1 skips three pixels in four.
 ResNet-18/34 (basic blocks) have one placement only. The unqualified names follow the paper
 because this package builds networks as their papers describe them.
 
