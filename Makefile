@@ -8,14 +8,14 @@ STAMP := $(VENV)/.installed
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --upgrade pip >/dev/null
 	$(BIN)/python -m pip install -e '.[dev]'
 	touch $(STAMP)
 
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/cnnzoo demo
+	$(BIN)/cnnzoo list
+	$(BIN)/cnnzoo summary lenet5
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -14,6 +14,7 @@ import torch
 import torch.nn as nn
 
 __all__ = [
+    "LRN",
     "ConvNormAct",
     "DepthwiseSeparableConv",
     "DropPath",
@@ -167,3 +168,46 @@ class DropPath(nn.Module):
 
     def extra_repr(self) -> str:
         return f"drop_prob={self.drop_prob}"
+
+
+# -- Zoo I (plain stacks: AlexNet, ZFNet, VGG A-LRN) ----------------------------------------
+
+
+class LRN(nn.Module):
+    """Local response normalisation across channels, with the constants as AlexNet writes them.
+
+    ``b_i = a_i / (k + alpha * sum_j a_j^2) ** beta``, the sum running over the ``size``
+    neighbouring maps ``j`` in ``[i - size//2, i + size//2]`` that exist (Krizhevsky et al. 2012,
+    section 3.3: k=2, n=5, alpha=1e-4, beta=0.75). ``torch.nn.LocalResponseNorm`` divides alpha
+    by ``size``, so it is given ``alpha * size`` here; a test checks this against the formula.
+
+    ``groups > 1`` normalises each block of channels on its own, as each GPU tower of the original
+    AlexNet did (a map never sees its neighbours on the other tower).
+    """
+
+    def __init__(
+        self,
+        size: int = 5,
+        alpha: float = 1e-4,
+        beta: float = 0.75,
+        k: float = 2.0,
+        groups: int = 1,
+    ) -> None:
+        super().__init__()
+        self.size, self.alpha, self.beta, self.k, self.groups = size, alpha, beta, k, groups
+
+    def _norm(self, x: torch.Tensor) -> torch.Tensor:
+        return nn.functional.local_response_norm(
+            x, self.size, alpha=self.alpha * self.size, beta=self.beta, k=self.k
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.groups == 1:
+            return self._norm(x)
+        if x.shape[1] % self.groups:
+            raise ValueError(f"LRN: {x.shape[1]} channels do not split into {self.groups} groups")
+        return torch.cat([self._norm(part) for part in x.chunk(self.groups, dim=1)], dim=1)
+
+    def extra_repr(self) -> str:
+        groups = f", groups={self.groups}" if self.groups > 1 else ""
+        return f"size={self.size}, alpha={self.alpha}, beta={self.beta}, k={self.k}{groups}"

@@ -78,6 +78,27 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--plot", metavar="PNG", help="write the accuracy-vs-MACs bubble chart here")
     p.set_defaults(func=_compare)
 
+    p = subparsers.add_parser(
+        "bench",
+        help="measure images/s on this machine",
+        description=(
+            "Measure the real speed of models on this machine (random weights and input):\n"
+            "median time per batch after warm-up, images/s, achieved GFLOP/s, and the share\n"
+            "of the measured matmul peak (model FLOP utilisation)."
+        ),
+        epilog="examples:\n  cnnzoo bench lenet5 fashion_cnn\n"
+        "  cnnzoo bench fashion_cnn --train --batch-size 256 --bf16",
+        formatter_class=raw,
+    )
+    p.add_argument("names", nargs="+", metavar="NAME")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--steps", type=int, default=10, help="timed steps (default 10)")
+    p.add_argument("--warmup", type=int, default=2, help="untimed steps first (default 2)")
+    p.add_argument("--train", action="store_true", help="time forward+backward+SGD step")
+    p.add_argument("--bf16", action="store_true", help="bfloat16 autocast (AMX on this CPU)")
+    p.add_argument("--channels-last", action="store_true")
+    p.set_defaults(func=_bench)
+
 
 def _list(args: argparse.Namespace) -> int:
     names = list_models(args.pattern, family=args.family)
@@ -152,6 +173,44 @@ def _compare(args: argparse.Namespace) -> int:
     print(result.render(args.format), end="" if args.format != "json" else "\n")
     if args.plot:
         print(f"plot: {plot_efficiency(result, args.plot)}")
+    return 0
+
+
+def _bench(args: argparse.Namespace) -> int:
+    import torch
+
+    from cnnzoo.analysis.throughput import matmul_peak_gflops, measure_throughput
+
+    peak = matmul_peak_gflops(torch.bfloat16 if args.bf16 else torch.float32)
+    header = ["Model", "Mode", "Dtype", "Batch", "ms/batch", "Images/s", "GFLOP/s", "% of peak"]
+    rows = []
+    for name in args.names:
+        t = measure_throughput(
+            name,
+            batch_size=args.batch_size,
+            steps=args.steps,
+            warmup=args.warmup,
+            train=args.train,
+            bf16=args.bf16,
+            channels_last=args.channels_last,
+        )
+        rows.append(
+            [
+                t.model,
+                t.mode,
+                t.dtype,
+                str(t.batch_size),
+                f"{1000 * t.seconds_per_step:.2f}",
+                f"{t.images_per_second:,.0f}",
+                f"{t.gflops:.1f}",
+                f"{100 * t.gflops / peak:.1f}%",
+            ]
+        )
+    print(_render(header, rows, "table"))
+    print(
+        f"matmul peak on this machine: {peak:.0f} GFLOP/s ({'bfloat16' if args.bf16 else 'float32'}, "
+        f"{torch.get_num_threads()} threads); FLOPs = 2 x MACs, x3 for training"
+    )
     return 0
 
 
