@@ -148,3 +148,13 @@ def test_parse_input_size() -> None:
     for bad in ("224x224", "3xAx224", "0x2x2"):
         with pytest.raises(ValueError, match="CxHxW"):
             parse_input_size(bad)
+
+
+def test_train_mode_includes_auxiliary_heads() -> None:
+    # Inception v3's aux head ends in a 1x1 map with batch norm, which batch 1 cannot train.
+    train = summary("inception_v3", train_mode=True)
+    infer = summary("inception_v3")
+    assert train.total_params == infer.total_params == 27_161_264
+    assert any(r.name.startswith("AuxLogits") or "aux" in r.name.lower() for r in train.rows)
+    assert not any("aux" in r.name.lower() for r in infer.rows)
+    assert train.macs > infer.macs

@@ -583,6 +583,10 @@ def summary(
     if len(size) < 2 or any(d < 1 for d in size):
         raise ValueError(f"input size must be positive (C, H, W), got {size}")
     spatial_dims = len(size) - 1
+    if train_mode and batch_size == 1:
+        # Batch norm refuses one value per channel in training (a 1x1 map at batch 1, as in
+        # Inception v3's aux head); figures are per image whatever the batch.
+        batch_size = 2
 
     rows: list[LayerRow] = []
     stack: list[tuple[nn.Module, tuple[Any, ...], int]] = []
