@@ -382,6 +382,7 @@ class _ReceptiveFieldMode(TorchFunctionMode):
     def __init__(self, spatial_dims: int) -> None:
         super().__init__()
         self.spatial_dims = spatial_dims
+        self.depth = 0
         self.info: dict[
             int, tuple[torch.Tensor, tuple[int, ...] | None, tuple[int, ...] | None]
         ] = {}
@@ -399,9 +400,20 @@ class _ReceptiveFieldMode(TorchFunctionMode):
 
     def __torch_function__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
         kwargs = kwargs or {}
-        out = func(*args, **kwargs)
-        flat_in, _ = tree_flatten((args, kwargs))
-        tracked = [(t, *self.lookup(t)[1:]) for t in flat_in if self.lookup(t)[0]]
+        if self.depth:
+            # A call made while running another one (e.g. a decomposition): the outer call
+            # accounts for it.
+            return func(*args, **kwargs)
+        self.depth += 1
+        try:
+            out = func(*args, **kwargs)
+        finally:
+            self.depth -= 1
+        tracked = []
+        for tensor in _tensors((args, kwargs)):
+            entry = self.info.get(id(tensor))
+            if entry is not None and entry[0] is tensor:
+                tracked.append(entry)
         if not tracked:
             return out
         first = tracked[0][0]
@@ -411,9 +423,8 @@ class _ReceptiveFieldMode(TorchFunctionMode):
             rf = tuple(max(r[1][i] for r in tracked) for i in range(self.spatial_dims))
             jump = tuple(max(r[2][i] for r in tracked) for i in range(self.spatial_dims))
         rf, jump = self._update(func, args, kwargs, first, out, rf, jump)
-        for tensor in tree_flatten(out)[0]:
-            if isinstance(tensor, torch.Tensor):
-                self.mark(tensor, rf, jump)
+        for tensor in _tensors(out):
+            self.mark(tensor, rf, jump)
         return out
 
     def _update(self, func, args, kwargs, first, out, rf, jump):  # type: ignore[no-untyped-def]
@@ -452,6 +463,17 @@ class _ReceptiveFieldMode(TorchFunctionMode):
             return _grow(rf, jump, kernel, stride, (1,) * dims)
         # Resampling and reshapes we cannot follow: stop reporting rather than guess.
         return _GLOBAL, _GLOBAL
+
+
+def _tensors(tree: Any) -> list[torch.Tensor]:
+    """Tensors in nested tuples, lists and dicts (cheaper than pytree on this hot path)."""
+    if isinstance(tree, torch.Tensor):
+        return [tree]
+    if isinstance(tree, (tuple, list)):
+        return [t for item in tree for t in _tensors(item)]
+    if isinstance(tree, dict):
+        return [t for item in tree.values() for t in _tensors(item)]
+    return []
 
 
 def _arg(args: Sequence[Any], kwargs: dict[str, Any], index: int, key: str, default: Any) -> Any:
@@ -656,7 +678,7 @@ def summary(
     x = torch.empty((batch_size, *size), device="meta", dtype=dtype)
     state = _meta_state(model)
     try:
-        with counter, rf_mode:
+        with torch.no_grad(), counter, rf_mode:
             rf_mode.mark(x, (1,) * spatial_dims, (1,) * spatial_dims)
             if state is None:
                 model(x)
