@@ -14,8 +14,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/cnnzoo list
-	$(BIN)/cnnzoo summary lenet5
+	$(BIN)/cnnzoo demo
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
