@@ -33,7 +33,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"cnnzoo {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for info in sorted(pkgutil.iter_modules(__path__), key=lambda i: i.name):
+    # Browsing the zoo comes first in --help, then training, then the rest alphabetically.
+    order = {"zoo": 0, "train": 1}
+    modules = sorted(pkgutil.iter_modules(__path__), key=lambda i: (order.get(i.name, 2), i.name))
+    for info in modules:
         module = importlib.import_module(f"{__name__}.{info.name}")
         register = getattr(module, "register", None)
         if register is not None:
