@@ -20,6 +20,7 @@ __all__ = [
     "DropPath",
     "channel_shuffle",
     "make_divisible",
+    "new_linear_head",
     "same_padding",
 ]
 
@@ -29,6 +30,21 @@ ActLayer = Callable[[], nn.Module]
 def same_padding(kernel_size: int, dilation: int = 1) -> int:
     """Padding that keeps the spatial size of a stride-1 convolution with an odd kernel."""
     return dilation * (kernel_size - 1) // 2
+
+
+def new_linear_head(old: nn.Linear, num_classes: int) -> nn.Linear:
+    """A fresh classifier with ``old``'s input width, bias, device and dtype.
+
+    What every model's ``reset_classifier`` builds, so that a head swapped on a bf16 or meta
+    model matches the rest of it.
+    """
+    return nn.Linear(
+        old.in_features,
+        num_classes,
+        bias=old.bias is not None,
+        device=old.weight.device,
+        dtype=old.weight.dtype,
+    )
 
 
 def make_divisible(value: float, divisor: int = 8, min_value: int | None = None) -> int:

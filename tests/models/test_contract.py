@@ -56,6 +56,11 @@ def test_forward_shapes_and_heads(name: str) -> None:
     model.reset_classifier(7)
     assert model(_meta_input(card)).shape == (2, 7)
 
+    # A swapped head matches the model's dtype (and device: meta here).
+    model.to(torch.bfloat16).reset_classifier(3)
+    assert model.get_classifier().weight.dtype == torch.bfloat16
+    assert model.get_classifier().weight.device.type == "meta"
+
     other = _meta_model(name, num_classes=5, in_chans=1 if card.input_size[0] != 1 else 3).eval()
     assert other(_meta_input(card, other.in_chans)).shape == (2, 5)
 

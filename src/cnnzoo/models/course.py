@@ -11,6 +11,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
+from cnnzoo.layers import new_linear_head
 from cnnzoo.registry import Paper, register_model
 
 __all__ = ["FashionCNN"]
@@ -67,7 +68,7 @@ class FashionCNN(nn.Module):
     def reset_classifier(self, num_classes: int) -> None:
         self.num_classes = num_classes
         old = self.classifier.fc2
-        self.classifier.fc2 = nn.Linear(old.in_features, num_classes, device=old.weight.device)
+        self.classifier.fc2 = new_linear_head(old, num_classes)
 
 
 @register_model(

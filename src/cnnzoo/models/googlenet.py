@@ -32,7 +32,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from cnnzoo.layers import ConvNormAct
+from cnnzoo.layers import ConvNormAct, new_linear_head
 from cnnzoo.models._aux import GoogLeNetOutputs, loss_with_aux
 from cnnzoo.registry import Paper, register_model
 
@@ -279,11 +279,11 @@ class GoogLeNet(nn.Module):
         """New main head; the auxiliary heads' last layers are replaced too (fresh weights)."""
         self.num_classes = num_classes
         old = self.classifier
-        self.classifier = nn.Linear(old.in_features, num_classes, device=old.weight.device)
+        self.classifier = new_linear_head(old, num_classes)
         if self.aux_logits:
             for head in (self.aux1, self.aux2):
                 fc = head.fc2
-                head.fc2 = nn.Linear(fc.in_features, num_classes, device=fc.weight.device)
+                head.fc2 = new_linear_head(fc, num_classes)
 
 
 _GOOGLENET_REPORTED = (

@@ -30,7 +30,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from cnnzoo.layers import ConvNormAct
+from cnnzoo.layers import ConvNormAct, new_linear_head
 from cnnzoo.registry import Paper, register_model
 
 __all__ = ["BNInception", "BNInceptionModule"]
@@ -158,7 +158,7 @@ class BNInception(nn.Module):
     def reset_classifier(self, num_classes: int) -> None:
         self.num_classes = num_classes
         old = self.classifier
-        self.classifier = nn.Linear(old.in_features, num_classes, device=old.weight.device)
+        self.classifier = new_linear_head(old, num_classes)
 
 
 @register_model(

@@ -33,7 +33,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from cnnzoo.layers import ConvNormAct
+from cnnzoo.layers import ConvNormAct, new_linear_head
 from cnnzoo.models._aux import InceptionOutputs, loss_with_aux
 from cnnzoo.registry import Paper, register_model
 
@@ -283,10 +283,10 @@ class InceptionV3(nn.Module):
         """New main head; the auxiliary head's FC is replaced too (fresh weights)."""
         self.num_classes = num_classes
         old = self.classifier
-        self.classifier = nn.Linear(old.in_features, num_classes, device=old.weight.device)
+        self.classifier = new_linear_head(old, num_classes)
         if self.aux_logits:
             fc = self.aux.fc
-            self.aux.fc = nn.Linear(fc.in_features, num_classes, device=fc.weight.device)
+            self.aux.fc = new_linear_head(fc, num_classes)
 
 
 @register_model(

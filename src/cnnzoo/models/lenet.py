@@ -33,6 +33,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from cnnzoo.layers import new_linear_head
 from cnnzoo.registry import Paper, register_model
 
 __all__ = ["C3_TABLE", "LeNet5", "ScaledTanh", "SparseConv2d", "Subsampling"]
@@ -242,7 +243,7 @@ class LeNet5(nn.Module):
     def reset_classifier(self, num_classes: int) -> None:
         self.num_classes = num_classes
         old = self.classifier.output
-        self.classifier.output = nn.Linear(old.in_features, num_classes, device=old.weight.device)
+        self.classifier.output = new_linear_head(old, num_classes)
 
 
 @register_model(

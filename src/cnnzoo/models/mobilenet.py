@@ -32,7 +32,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from cnnzoo.layers import ConvNormAct, DepthwiseSeparableConv, make_divisible
+from cnnzoo.layers import ConvNormAct, DepthwiseSeparableConv, make_divisible, new_linear_head
 from cnnzoo.registry import Paper, register_model
 
 __all__ = ["InvertedResidual", "MobileNetV1", "MobileNetV2"]
@@ -123,7 +123,7 @@ class MobileNetV1(nn.Module):
     def reset_classifier(self, num_classes: int) -> None:
         self.num_classes = num_classes
         old = self.classifier
-        self.classifier = nn.Linear(old.in_features, num_classes, device=old.weight.device)
+        self.classifier = new_linear_head(old, num_classes)
 
 
 class InvertedResidual(nn.Module):
@@ -233,7 +233,7 @@ class MobileNetV2(nn.Module):
     def reset_classifier(self, num_classes: int) -> None:
         self.num_classes = num_classes
         old = self.classifier
-        self.classifier = nn.Linear(old.in_features, num_classes, device=old.weight.device)
+        self.classifier = new_linear_head(old, num_classes)
 
 
 # -- MobileNet v1: 4 widths x 4 resolutions ----------------------------------------------------

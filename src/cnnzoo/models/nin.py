@@ -138,7 +138,9 @@ class NiN(nn.Module):
     def reset_classifier(self, num_classes: int) -> None:
         self.num_classes = num_classes
         old = self.classifier.conv
-        self.classifier.conv = nn.Conv2d(old.in_channels, num_classes, 1, device=old.weight.device)
+        self.classifier.conv = nn.Conv2d(
+            old.in_channels, num_classes, 1, device=old.weight.device, dtype=old.weight.dtype
+        )
 
 
 @register_model(

@@ -42,6 +42,7 @@ import torch
 import torch.nn as nn
 
 from cnnzoo.analysis.formulas import conv_output_size
+from cnnzoo.layers import new_linear_head
 from cnnzoo.registry import Paper, register_model
 
 __all__ = [
@@ -352,7 +353,7 @@ class PatternNet(nn.Module):
     def reset_classifier(self, num_classes: int) -> None:
         self.num_classes = num_classes
         old = self.get_classifier()
-        new = nn.Linear(old.in_features, num_classes, device=old.weight.device)
+        new = new_linear_head(old, num_classes)
         setattr(self.classifier, self._head, new)
 
     def extra_repr(self) -> str:

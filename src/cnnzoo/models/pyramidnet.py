@@ -27,6 +27,7 @@ from typing import Literal
 import torch
 import torch.nn as nn
 
+from cnnzoo.layers import new_linear_head
 from cnnzoo.models.resnet import (
     SDMode,
     ZeroPadShortcut,
@@ -214,7 +215,7 @@ class PyramidNet(nn.Module):
     def reset_classifier(self, num_classes: int) -> None:
         self.num_classes = num_classes
         old = self.classifier
-        self.classifier = nn.Linear(old.in_features, num_classes, device=old.weight.device)
+        self.classifier = new_linear_head(old, num_classes)
 
 
 @register_model(

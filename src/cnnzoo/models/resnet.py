@@ -47,7 +47,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from cnnzoo.layers import ConvNormAct, DropPath
+from cnnzoo.layers import ConvNormAct, DropPath, new_linear_head
 from cnnzoo.registry import Paper, register_model
 
 __all__ = [
@@ -434,7 +434,7 @@ class ResNet(nn.Module):
     def reset_classifier(self, num_classes: int) -> None:
         self.num_classes = num_classes
         old = self.classifier
-        self.classifier = nn.Linear(old.in_features, num_classes, device=old.weight.device)
+        self.classifier = new_linear_head(old, num_classes)
 
 
 def _init_weights(model: nn.Module) -> None:
@@ -635,7 +635,7 @@ class PreActResNet(nn.Module):
     def reset_classifier(self, num_classes: int) -> None:
         self.num_classes = num_classes
         old = self.classifier
-        self.classifier = nn.Linear(old.in_features, num_classes, device=old.weight.device)
+        self.classifier = new_linear_head(old, num_classes)
 
 
 # -- builders ---------------------------------------------------------------------------------

@@ -34,7 +34,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from cnnzoo.layers import ConvNormAct, channel_shuffle
+from cnnzoo.layers import ConvNormAct, channel_shuffle, new_linear_head
 from cnnzoo.registry import Paper, register_model
 
 __all__ = ["ShuffleNetV1", "ShuffleNetV2", "ShuffleUnitV1", "ShuffleUnitV2"]
@@ -184,7 +184,7 @@ class ShuffleNetV1(nn.Module):
     def reset_classifier(self, num_classes: int) -> None:
         self.num_classes = num_classes
         old = self.classifier
-        self.classifier = nn.Linear(old.in_features, num_classes, device=old.weight.device)
+        self.classifier = new_linear_head(old, num_classes)
 
 
 class ShuffleUnitV2(nn.Module):
@@ -290,7 +290,7 @@ class ShuffleNetV2(nn.Module):
     def reset_classifier(self, num_classes: int) -> None:
         self.num_classes = num_classes
         old = self.classifier
-        self.classifier = nn.Linear(old.in_features, num_classes, device=old.weight.device)
+        self.classifier = new_linear_head(old, num_classes)
 
 
 # -- ShuffleNet v1 ---------------------------------------------------------------------------

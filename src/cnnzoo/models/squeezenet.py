@@ -144,8 +144,13 @@ class SqueezeNet(nn.Module):
         self.flatten = nn.Flatten(1)
         self._init_weights()
 
-    def _make_head(self, num_classes: int, device: torch.device | None = None) -> nn.Conv2d:
-        return nn.Conv2d(self.num_features, num_classes, 1, device=device)
+    def _make_head(
+        self,
+        num_classes: int,
+        device: torch.device | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> nn.Conv2d:
+        return nn.Conv2d(self.num_features, num_classes, 1, device=device, dtype=dtype)
 
     def _init_weights(self) -> None:
         # The reference initialisation: Kaiming-uniform convs, a small normal final conv.
@@ -169,7 +174,9 @@ class SqueezeNet(nn.Module):
     def reset_classifier(self, num_classes: int) -> None:
         self.num_classes = num_classes
         old = self.classifier.conv10
-        self.classifier.conv10 = self._make_head(num_classes, device=old.weight.device)
+        self.classifier.conv10 = self._make_head(
+            num_classes, device=old.weight.device, dtype=old.weight.dtype
+        )
         nn.init.normal_(self.classifier.conv10.weight, mean=0.0, std=0.01)
         nn.init.zeros_(self.classifier.conv10.bias)
 

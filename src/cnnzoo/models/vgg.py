@@ -42,7 +42,7 @@ from itertools import pairwise
 import torch
 import torch.nn as nn
 
-from cnnzoo.layers import LRN
+from cnnzoo.layers import LRN, new_linear_head
 from cnnzoo.registry import Paper, register_model
 
 __all__ = ["VGG", "VGG_CONFIGS"]
@@ -170,7 +170,7 @@ class VGG(nn.Module):
     def reset_classifier(self, num_classes: int) -> None:
         self.num_classes = num_classes
         old = self.get_classifier()
-        new = nn.Linear(old.in_features, num_classes, device=old.weight.device)
+        new = new_linear_head(old, num_classes)
         setattr(self.classifier, self._head, new)
 
 
