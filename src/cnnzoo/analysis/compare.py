@@ -15,7 +15,14 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from cnnzoo.analysis.summary import _fmt_bytes, _fmt_count, _fmt_pct, parse_input_size, summary
+from cnnzoo.analysis.summary import parse_input_size, summary
+from cnnzoo.analysis.tables import (
+    format_bytes,
+    format_count,
+    format_pct,
+    markdown_table,
+    text_table,
+)
 from cnnzoo.registry import get_model_card
 
 __all__ = ["Comparison", "ComparisonRow", "compare", "plot_efficiency"]
@@ -73,10 +80,10 @@ class Comparison:
                     str(r.year),
                     "x".join(map(str, r.input_size)),
                     f"{r.params:,}",
-                    _fmt_count(r.macs),
-                    _fmt_bytes(r.activation_bytes),
-                    _fmt_pct(r.conv_params_pct),
-                    _fmt_pct(r.conv_macs_pct),
+                    format_count(r.macs),
+                    format_bytes(r.activation_bytes),
+                    format_pct(r.conv_params_pct),
+                    format_pct(r.conv_macs_pct),
                     f"{r.top1:.1f}% {r.dataset}" if r.top1 is not None else "-",
                     f"{r.accuracy_density:.2f}" if r.accuracy_density is not None else "-",
                     f"{r.macs_per_param:.1f}",
@@ -108,26 +115,10 @@ class Comparison:
         return buffer.getvalue()
 
     def to_markdown(self) -> str:
-        lines = [
-            "| " + " | ".join(self.HEADER) + " |",
-            "|" + "|".join("---" for _ in self.HEADER) + "|",
-        ]
-        lines += ["| " + " | ".join(row) + " |" for row in self.table_rows()]
-        return "\n".join(lines) + "\n"
+        return markdown_table(self.HEADER, self.table_rows())
 
     def to_text(self, width: int = 200) -> str:
-        from rich import box
-        from rich.console import Console
-        from rich.table import Table
-
-        table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
-        for i, title in enumerate(self.HEADER):
-            table.add_column(title, justify="left" if i == 0 else "right", no_wrap=True)
-        for row in self.table_rows():
-            table.add_row(*row)
-        console = Console(file=io.StringIO(), width=width, color_system=None)
-        console.print(table)
-        return console.file.getvalue()  # type: ignore[attr-defined]
+        return text_table(self.HEADER, self.table_rows(), 1, width=width)
 
     def render(self, fmt: str = "table") -> str:
         renderers = {

@@ -37,6 +37,14 @@ from torch.overrides import TorchFunctionMode
 from torch.utils._pytree import tree_flatten
 from torch.utils.flop_counter import FlopCounterMode
 
+from cnnzoo.analysis.tables import (
+    format_bytes,
+    format_count,
+    format_pct,
+    markdown_table,
+    text_table,
+)
+
 __all__ = [
     "InputSizeError",
     "LayerRow",
@@ -268,7 +276,7 @@ class ModelSummary:
                 row.append(f"{r.frozen_params:,}")
             row += [
                 f"{r.macs:,}",
-                _fmt_bytes(r.activation_bytes) if r.activation_bytes else "-",
+                format_bytes(r.activation_bytes) if r.activation_bytes else "-",
                 _fmt_axes(r.receptive_field),
                 _fmt_axes(r.jump),
             ]
@@ -280,19 +288,19 @@ class ModelSummary:
         size = "x".join(map(str, self.input_size))
         lines = [
             f"Model: {self.model_name}    input: {size}    batch: {self.batch_size}    dtype: {self.dtype}",
-            f"Params: {self.total_params:,} ({_fmt_count(self.total_params)}; trainable "
-            f"{self.trainable_params:,}, frozen {self.frozen_params:,}; {_fmt_bytes(self.param_bytes)})",
-            f"MACs: {self.macs:,} ({_fmt_count(self.macs)}; FLOPs = 2 x MACs = "
-            f"{_fmt_count(self.flops)}); conv and linear layers only, BN/activations/pooling "
+            f"Params: {self.total_params:,} ({format_count(self.total_params)}; trainable "
+            f"{self.trainable_params:,}, frozen {self.frozen_params:,}; {format_bytes(self.param_bytes)})",
+            f"MACs: {self.macs:,} ({format_count(self.macs)}; FLOPs = 2 x MACs = "
+            f"{format_count(self.flops)}); conv and linear layers only, BN/activations/pooling "
             "count zero",
             f"Cross-check: torch.utils.flop_counter {self.macs:,} MACs, layer formulas "
             f"{self.formula_macs:,} MACs ({'agree' if self.macs == self.formula_macs else 'DISAGREE'})",
             f"Activation memory: {self.activation_elements:,} elements = "
-            f"{_fmt_bytes(self.activation_bytes)} per image (layer outputs, forward pass; "
-            f"input {_fmt_bytes(self.input_bytes)} not included)",
-            f"Conv vs FC: params conv {_fmt_pct(split['conv']['params_pct'])} / fc "
-            f"{_fmt_pct(split['fc']['params_pct'])} / other {_fmt_pct(split['other']['params_pct'])}; "
-            f"MACs conv {_fmt_pct(split['conv']['macs_pct'])} / fc {_fmt_pct(split['fc']['macs_pct'])}",
+            f"{format_bytes(self.activation_bytes)} per image (layer outputs, forward pass; "
+            f"input {format_bytes(self.input_bytes)} not included)",
+            f"Conv vs FC: params conv {format_pct(split['conv']['params_pct'])} / fc "
+            f"{format_pct(split['fc']['params_pct'])} / other {format_pct(split['other']['params_pct'])}; "
+            f"MACs conv {format_pct(split['conv']['macs_pct'])} / fc {format_pct(split['fc']['macs_pct'])}",
         ]
         if self.unattributed_macs:
             lines.append(f"MACs outside any layer: {self.unattributed_macs:,}")
@@ -301,29 +309,12 @@ class ModelSummary:
 
     def to_markdown(self) -> str:
         header, rows = self.table_rows()
-        out = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-        out += ["| " + " | ".join(row) + " |" for row in rows]
-        out.append("")
-        out += [f"- {line}" for line in self.totals_lines()]
-        return "\n".join(out) + "\n"
+        return markdown_table(header, rows, self.totals_lines())
 
     def to_text(self, width: int | None = None) -> str:
         """A terminal table (rich), as a string."""
-        from rich import box
-        from rich.console import Console
-        from rich.table import Table
-
         header, rows = self.table_rows()
-        table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
-        for i, title in enumerate(header):
-            table.add_column(title, justify="left" if i < 3 else "right", no_wrap=True)
-        for row in rows:
-            table.add_row(*row)
-        console = Console(file=io.StringIO(), width=width or 200, color_system=None, soft_wrap=True)
-        console.print(table)
-        for line in self.totals_lines():
-            console.print(line, highlight=False, markup=False)
-        return console.file.getvalue()  # type: ignore[attr-defined]
+        return text_table(header, rows, 3, self.totals_lines(), width or 200)
 
     def render(self, fmt: str = "table") -> str:
         renderers = {
@@ -348,27 +339,6 @@ def _fmt_axes(values: tuple[int, ...] | None) -> str:
     if values is None:
         return "all"
     return str(values[0]) if len(set(values)) == 1 else "x".join(map(str, values))
-
-
-def _fmt_pct(value: float) -> str:
-    """Percent with one decimal, but small non-zero shares stay visible (0.05% not 0.0%)."""
-    if 0 < value < 0.1:
-        return f"{value:.2g}%"
-    return f"{value:.1f}%"
-
-
-def _fmt_count(n: float) -> str:
-    for unit, scale in (("G", 1e9), ("M", 1e6), ("K", 1e3)):
-        if abs(n) >= scale:
-            return f"{n / scale:.2f}{unit}"
-    return str(int(n))
-
-
-def _fmt_bytes(n: float) -> str:
-    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("KB", 1e3)):
-        if abs(n) >= scale:
-            return f"{n / scale:.2f} {unit}"
-    return f"{int(n)} B"
 
 
 # -- receptive-field tracking -------------------------------------------------------------

@@ -7,7 +7,7 @@ import json
 
 from cnnzoo.analysis import parse_input_size, summary
 from cnnzoo.analysis.compare import compare, plot_efficiency
-from cnnzoo.analysis.summary import _fmt_count
+from cnnzoo.analysis.tables import format_count, markdown_table, text_table
 from cnnzoo.registry import get_model_card, list_models
 
 FORMATS = ("table", "md", "csv", "json")
@@ -119,8 +119,8 @@ def _list(args: argparse.Namespace) -> int:
             str(c.year),
             "x".join(map(str, c.input_size)),
             str(c.num_classes),
-            _fmt_count(c.params) if c.params is not None else "-",
-            _fmt_count(c.macs) if c.macs is not None else "-",
+            format_count(c.params) if c.params is not None else "-",
+            format_count(c.macs) if c.macs is not None else "-",
         ]
         for c in cards
     ]
@@ -216,20 +216,5 @@ def _bench(args: argparse.Namespace) -> int:
 
 def _render(header: list[str], rows: list[list[str]], fmt: str) -> str:
     if fmt == "md":
-        out = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-        out += ["| " + " | ".join(r) + " |" for r in rows]
-        return "\n".join(out)
-    import io
-
-    from rich import box
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
-    for i, title in enumerate(header):
-        table.add_column(title, justify="left" if i < 2 else "right", no_wrap=True)
-    for row in rows:
-        table.add_row(*row)
-    console = Console(file=io.StringIO(), width=200, color_system=None)
-    console.print(table)
-    return console.file.getvalue().rstrip("\n")  # type: ignore[attr-defined]
+        return markdown_table(header, rows).rstrip("\n")
+    return text_table(header, rows, left_columns=2).rstrip("\n")

@@ -21,12 +21,13 @@ from __future__ import annotations
 
 import copy
 import fnmatch
-import io
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch.nn as nn
+
+from cnnzoo.analysis.tables import markdown_table, text_table
 
 __all__ = [
     "ConvertedLayer",
@@ -174,28 +175,11 @@ class SeparableReport:
 
     def to_markdown(self) -> str:
         header, rows = self.rows()
-        out = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-        out += ["| " + " | ".join(row) + " |" for row in rows]
-        out.append("")
-        out += [f"- {line}" for line in self.totals_lines()]
-        return "\n".join(out) + "\n"
+        return markdown_table(header, rows, self.totals_lines())
 
     def to_text(self, width: int = 200) -> str:
-        from rich import box
-        from rich.console import Console
-        from rich.table import Table
-
         header, rows = self.rows()
-        table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
-        for i, title in enumerate(header):
-            table.add_column(title, justify="left" if i < 4 else "right", no_wrap=True)
-        for row in rows:
-            table.add_row(*row)
-        console = Console(file=io.StringIO(), width=width, color_system=None, soft_wrap=True)
-        console.print(table)
-        for line in self.totals_lines():
-            console.print(line, highlight=False, markup=False)
-        return console.file.getvalue()  # type: ignore[attr-defined]
+        return text_table(header, rows, 4, self.totals_lines(), width)
 
     def to_dict(self) -> dict[str, Any]:
         return {
