@@ -74,6 +74,13 @@ def _register_train(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--compile", action="store_true", default=None, help="torch.compile the model")
     p.add_argument("--channels-last", action="store_true", default=None)
+    p.add_argument(
+        "--no-fused",
+        dest="fused",
+        action="store_false",
+        default=None,
+        help="train with PyTorch's own ops only (default: fused kernels where a layer fits)",
+    )
     p.add_argument("--threads", type=int, help="torch intra-op threads (default: torch's)")
     p.add_argument("--run-dir", help="run folder (default: runs/MODEL-DATA-TIME)")
     p.add_argument("--resume", metavar="RUN", help="continue the run in this folder")
@@ -100,6 +107,7 @@ _OVERRIDES = {
     "bf16": "bf16",
     "compile": "compile",
     "channels_last": "channels_last",
+    "fused": "fused",
     "data": "data",
 }
 
@@ -160,9 +168,10 @@ def _train(args: argparse.Namespace) -> int:
         model_name = config["model"]
         recipe = recipe_from_dict(config["recipe"], where=str(run.config))
         changed = _overrides(args)
-        if set(changed) - {"epochs", "early_stopping", "compile", "bf16"}:
+        if set(changed) - {"epochs", "early_stopping", "compile", "bf16", "fused"}:
             raise ValueError(
-                "when resuming only --epochs, --early-stopping, --compile and --bf16 may change; "
+                "when resuming only --epochs, --early-stopping, --compile, --bf16 and --no-fused "
+                "may change; "
                 f"got {', '.join('--' + k.replace('_', '-') for k in changed)}"
             )
         recipe = recipe.override(**changed)

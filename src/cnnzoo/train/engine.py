@@ -3,8 +3,9 @@
 
 Speed on a CPU comes from keeping the data as in-memory uint8 tensors, gathering and normalising
 whole batches with single tensor ops (``cnnzoo.data.iterate_batches`` / ``normalize``), doing no
-per-sample Python work, evaluating under ``torch.inference_mode()``, and optional bf16 autocast,
-``channels_last`` and ``torch.compile``. Reproducibility comes from seeding everything
+per-sample Python work, fused optimizer updates, fused numba kernels for the memory-bound
+layers of small CNNs (:mod:`cnnzoo.train.fused`), evaluating under ``torch.inference_mode()``,
+and optional bf16 autocast, ``channels_last`` and ``torch.compile``. Reproducibility comes from seeding everything
 from ``recipe.seed`` and saving every random state with each epoch: a resumed run repeats an
 uninterrupted one bit for bit.
 """
@@ -26,6 +27,7 @@ import torch.nn.functional as F
 
 from cnnzoo.data import DataBundle, TensorSplit, augmentation, iterate_batches, normalize
 from cnnzoo.train.checkpoint import load_state, load_weights, save_checkpoint, save_state
+from cnnzoo.train.fused import fuse_for_training
 from cnnzoo.train.optim import LRSchedule, build_optimizer, improved
 from cnnzoo.train.recipes import Recipe
 from cnnzoo.train.runs import RunFolder, default_run_dir
@@ -392,7 +394,13 @@ def fit(
         },
         "recipe": recipe.to_dict(),
     }
-    forward = torch.compile(model) if recipe.compile else model
+    forward = model
+    if recipe.fused and not recipe.compile:
+        forward, fusion = fuse_for_training(model)
+        for line in fusion.fused:
+            say(f"fused: {line}")
+    if recipe.compile:
+        forward = torch.compile(model)
     stop_reason = "completed"
     started = time.perf_counter()
     title = f"{name} on {data.name}"
@@ -400,6 +408,7 @@ def fit(
     try:
         for epoch in range(start_epoch, recipe.epochs + 1):
             model.train()
+            forward.train()
             total_loss = 0.0
             correct = seen = 0
             lr = schedule.current_lr()  # the epoch's starting rate is what its row reports

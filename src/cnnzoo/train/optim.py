@@ -36,6 +36,14 @@ def param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
     return groups
 
 
+def _fused(groups: list[dict[str, Any]]) -> dict[str, bool]:
+    """``fused=True`` where PyTorch has a fused CPU kernel for every parameter: one pass over
+    each tensor instead of one per arithmetic op (Adam's update is ~3x faster)."""
+    params = [p for group in groups for p in group["params"]]
+    ok = params and all(p.device.type == "cpu" and p.dtype == torch.float32 for p in params)
+    return {"fused": True} if ok else {}
+
+
 def build_optimizer(model: nn.Module, recipe: Recipe) -> torch.optim.Optimizer:
     """SGD (momentum, Nesterov), Adam, AdamW or RMSprop as the recipe says."""
     groups = param_groups(model, recipe.weight_decay)
@@ -45,11 +53,16 @@ def build_optimizer(model: nn.Module, recipe: Recipe) -> torch.optim.Optimizer:
             lr=recipe.lr,
             momentum=recipe.momentum,
             nesterov=recipe.nesterov and recipe.momentum > 0,
+            **_fused(groups),
         )
     if recipe.optimizer == "adam":
-        return torch.optim.Adam(groups, lr=recipe.lr, betas=tuple(recipe.betas), eps=recipe.eps)
+        return torch.optim.Adam(
+            groups, lr=recipe.lr, betas=tuple(recipe.betas), eps=recipe.eps, **_fused(groups)
+        )
     if recipe.optimizer == "adamw":
-        return torch.optim.AdamW(groups, lr=recipe.lr, betas=tuple(recipe.betas), eps=recipe.eps)
+        return torch.optim.AdamW(
+            groups, lr=recipe.lr, betas=tuple(recipe.betas), eps=recipe.eps, **_fused(groups)
+        )
     if recipe.optimizer == "rmsprop":
         return torch.optim.RMSprop(
             groups, lr=recipe.lr, alpha=recipe.alpha, eps=recipe.eps, momentum=recipe.momentum

@@ -1,0 +1,130 @@
+"""numba kernels behind :mod:`cnnzoo.train.fused` (imported lazily: numba takes a moment).
+
+Compiled on first use and cached by numba next to this file (or in ``$NUMBA_CACHE_DIR``).
+The innermost loops run over output channels, which LLVM vectorises.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+_OPTIONS = {
+    "parallel": True,
+    "fastmath": True,
+    "boundscheck": False,
+    "error_model": "numpy",
+    "cache": True,
+}
+
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_MIX1 = np.uint64(0xBF58476D1CE4E5B9)
+_MIX2 = np.uint64(0x94D049BB133111EB)
+_S27, _S30, _S31, _S32 = np.uint64(27), np.uint64(30), np.uint64(31), np.uint64(32)
+_BLOCK = 65536
+
+
+@numba.njit(inline="always")
+def _window_taps(x, b, ci, r, s):  # pragma: no cover - compiled
+    """The input under one kernel tap for the four positions of a 2x2 pooling window."""
+    return x[b, ci, r, s], x[b, ci, r, s + 1], x[b, ci, r + 1, s], x[b, ci, r + 1, s + 1]
+
+
+@numba.njit(**_OPTIONS)
+def stem_forward(x, w, bias, out, arg):  # pragma: no cover - compiled
+    """``out = relu(maxpool2x2(conv(x) + bias))`` and the argmax (0..3) of each 2x2 window.
+
+    x (B, Cin, H, W); w (Cin, K, K, C); out (B, C, Ho, Wo); arg (B, Ho, Wo, C) uint8. The four
+    window positions are accumulated together, so each weight is loaded once per tap.
+    """
+    batch, cin = x.shape[0], x.shape[1]
+    k, c_out = w.shape[1], w.shape[3]
+    ho, wo = out.shape[2], out.shape[3]
+    for row in numba.prange(batch * ho):
+        b = row // ho
+        i = row % ho
+        a0 = np.empty(c_out, np.float32)
+        a1 = np.empty(c_out, np.float32)
+        a2 = np.empty(c_out, np.float32)
+        a3 = np.empty(c_out, np.float32)
+        for j in range(wo):
+            for c in range(c_out):
+                a0[c] = bias[c]
+                a1[c] = bias[c]
+                a2[c] = bias[c]
+                a3[c] = bias[c]
+            for ci in range(cin):
+                for ty in range(k):
+                    for tx in range(k):
+                        x0, x1, x2, x3 = _window_taps(x, b, ci, 2 * i + ty, 2 * j + tx)
+                        for c in range(c_out):
+                            wv = w[ci, ty, tx, c]
+                            a0[c] += x0 * wv
+                            a1[c] += x1 * wv
+                            a2[c] += x2 * wv
+                            a3[c] += x3 * wv
+            for c in range(c_out):
+                best = a0[c]
+                q = 0
+                if a1[c] > best:
+                    best = a1[c]
+                    q = 1
+                if a2[c] > best:
+                    best = a2[c]
+                    q = 2
+                if a3[c] > best:
+                    best = a3[c]
+                    q = 3
+                out[b, c, i, j] = max(best, np.float32(0.0))
+                arg[b, i, j, c] = q
+
+
+@numba.njit(**_OPTIONS)
+def stem_backward(x, grad, out, arg, k, grad_w, grad_b):  # pragma: no cover - compiled
+    """Weight and bias gradients of :func:`stem_forward`, one partial sum per batch chunk:
+    grad_w (T, Cin, K, K, C), grad_b (T, C), both zero on entry."""
+    batch, cin = x.shape[0], x.shape[1]
+    c_out, ho, wo = grad.shape[1], grad.shape[2], grad.shape[3]
+    chunks = grad_w.shape[0]
+    zero = np.float32(0.0)
+    for t in numba.prange(chunks):
+        g0 = np.empty(c_out, np.float32)
+        g1 = np.empty(c_out, np.float32)
+        g2 = np.empty(c_out, np.float32)
+        g3 = np.empty(c_out, np.float32)
+        for b in range(t * batch // chunks, (t + 1) * batch // chunks):
+            for i in range(ho):
+                for j in range(wo):
+                    for c in range(c_out):
+                        g = grad[b, c, i, j] if out[b, c, i, j] > 0 else zero
+                        grad_b[t, c] += g
+                        q = arg[b, i, j, c]
+                        g0[c] = g if q == 0 else zero
+                        g1[c] = g if q == 1 else zero
+                        g2[c] = g if q == 2 else zero
+                        g3[c] = g if q == 3 else zero
+                    for ci in range(cin):
+                        for ty in range(k):
+                            for tx in range(k):
+                                x0, x1, x2, x3 = _window_taps(x, b, ci, 2 * i + ty, 2 * j + tx)
+                                for c in range(c_out):
+                                    grad_w[t, ci, ty, tx, c] += (
+                                        x0 * g0[c] + x1 * g1[c] + x2 * g2[c] + x3 * g3[c]
+                                    )
+
+
+@numba.njit(**_OPTIONS)
+def dropout_apply(src, dst, seed, threshold, scale):  # pragma: no cover - compiled
+    """``dst = src * scale`` where SplitMix64(seed, index)'s top 32 bits reach ``threshold``,
+    else 0. The same call masks the gradient in the backward pass."""
+    n = src.shape[0]
+    seed = np.uint64(seed)
+    threshold = np.uint64(threshold)
+    scale = np.float32(scale)
+    for block in numba.prange((n + _BLOCK - 1) // _BLOCK):
+        for e in range(block * _BLOCK, min(n, (block + 1) * _BLOCK)):
+            z = seed + np.uint64(e + 1) * _GOLDEN
+            z = (z ^ (z >> _S30)) * _MIX1
+            z = (z ^ (z >> _S27)) * _MIX2
+            z = z ^ (z >> _S31)
+            dst[e] = src[e] * scale if (z >> _S32) >= threshold else np.float32(0.0)

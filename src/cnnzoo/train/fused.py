@@ -1,0 +1,348 @@
+"""Fused CPU kernels for the memory-bound layers of small CNNs, and the graph rewrite that uses them.
+
+On a CPU the convolutions of the course's CNNs are cheap; what costs is walking big activation
+tensors again and again. The Fashion-MNIST baseline's first block, ``Conv2d(1, 32, 3) -> ReLU ->
+MaxPool2d(2) -> Dropout``, spends ~75% of a PyTorch training step in four passes over a
+256x32x26x26 tensor (NCHW max-pooling with indices alone ~17 ms, dropout's ``bernoulli_``
+~12 ms). Two kernels, compiled with numba, remove those passes:
+
+* :func:`conv_relu_maxpool`, a *stem* kernel: a stride-1 convolution with few input taps
+  (``in_chans * k * k <= 75``: first layers), its bias, ReLU and a 2x2/2 max-pool in one pass
+  that writes only the pooled map (and a 1-byte argmax for the backward pass). ReLU is applied
+  after the max -- the two commute exactly, because ReLU is monotonic -- so the full-size map is
+  never stored. The backward pass computes the weight and bias gradients straight from the
+  input; ``grad_input`` is not computed, so an input that needs a gradient (saliency maps, any
+  layer but the first) takes the ordinary PyTorch path.
+* :func:`dropout`, a counter-based dropout: each element's keep/drop decision is a SplitMix64
+  hash of ``(seed, index)``, so the mask is never stored (the backward pass recomputes it), costs
+  one pass, runs on every core, and is reproducible -- the seed is drawn from PyTorch's default
+  generator, so ``torch.manual_seed`` and the engine's saved random states govern it. The keep
+  probability is ``1 - p`` to within 2**-32.
+
+:func:`fuse_for_training` traces a model with ``torch.fx`` and swaps those patterns for the fused
+modules, sharing the model's parameters: train the returned module, save the original. Anything
+the kernels do not cover (other dtypes, autocast, gradients w.r.t. the input, big convolutions)
+falls back to the PyTorch ops at run time, so the rewrite never changes what is computed, only
+how (up to float rounding order). Without numba everything falls back.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import itertools
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+import torch.fx
+import torch.nn as nn
+import torch.nn.functional as F
+
+__all__ = [
+    "FusedConvReLUMaxPool",
+    "FusedDropout",
+    "FusionReport",
+    "conv_relu_maxpool",
+    "dropout",
+    "fuse_for_training",
+    "kernels_available",
+]
+
+log = logging.getLogger(__name__)
+
+MAX_STEM_TAPS = 75
+"""Largest ``in_chans * k * k`` the stem kernel takes (RGB 5x5); bigger convolutions are
+compute-bound and oneDNN does them better."""
+
+
+# -- kernels -----------------------------------------------------------------------------------
+
+
+@functools.cache
+def _kernels() -> Any:
+    """The compiled kernels (loaded from numba's cache after the first run); ``None`` without
+    numba."""
+    try:
+        from cnnzoo.train import _kernels as kernels
+    except ImportError:
+        return None
+    return kernels
+
+
+def kernels_available() -> bool:
+    """Whether numba is installed, so the fused kernels can run."""
+    return _kernels() is not None
+
+
+def _set_threads(kernels: Any) -> None:
+    threads = max(1, min(torch.get_num_threads(), kernels.numba.config.NUMBA_NUM_THREADS))
+    if kernels.numba.get_num_threads() != threads:
+        kernels.numba.set_num_threads(threads)
+
+
+def _plain_float32(*tensors: torch.Tensor) -> bool:
+    return all(t.device.type == "cpu" and t.dtype == torch.float32 for t in tensors)
+
+
+# -- fused conv + bias + ReLU + max-pool -------------------------------------------------------
+
+
+class _ConvReLUMaxPool(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor):
+        kernels = _kernels()
+        _set_threads(kernels)
+        batch, _, height, width = x.shape
+        c_out, _, k, _ = weight.shape
+        ho, wo = (height - k + 1) // 2, (width - k + 1) // 2
+        x = x.detach().contiguous()
+        taps = weight.detach().permute(1, 2, 3, 0).contiguous()
+        out = torch.empty(batch, c_out, ho, wo)
+        arg = torch.empty(batch, ho, wo, c_out, dtype=torch.uint8)
+        kernels.stem_forward(
+            x.numpy(),
+            taps.numpy(),
+            bias.detach().contiguous().numpy(),
+            out.numpy(),
+            arg.numpy(),
+        )
+        ctx.save_for_backward(x, out, arg)
+        ctx.k = k
+        return out
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor):
+        x, out, arg = ctx.saved_tensors
+        kernels = _kernels()
+        _set_threads(kernels)
+        c_in, c_out = x.shape[1], out.shape[1]
+        chunks = min(x.shape[0], 4 * kernels.numba.get_num_threads())
+        grad_w = torch.zeros(chunks, c_in, ctx.k, ctx.k, c_out)
+        grad_b = torch.zeros(chunks, c_out)
+        kernels.stem_backward(
+            x.numpy(),
+            grad.contiguous().numpy(),
+            out.numpy(),
+            arg.numpy(),
+            ctx.k,
+            grad_w.numpy(),
+            grad_b.numpy(),
+        )
+        return None, grad_w.sum(0).permute(3, 0, 1, 2).contiguous(), grad_b.sum(0)
+
+
+def _stem_supported(conv: nn.Conv2d, pool: nn.MaxPool2d) -> str | None:
+    """Why ``conv -> ReLU -> pool`` cannot use the stem kernel, or ``None`` if it can."""
+    k = conv.kernel_size
+    window, stride = pool.kernel_size, pool.stride
+    window = window if isinstance(window, int) else window[0] if window[0] == window[1] else None
+    stride = window if stride is None else stride
+    stride = stride if isinstance(stride, int) else stride[0] if stride[0] == stride[1] else None
+    if k[0] != k[1] or conv.stride != (1, 1) or conv.dilation != (1, 1) or conv.groups != 1:
+        return "the convolution is not a square, stride-1, undilated, ungrouped one"
+    if conv.padding_mode != "zeros" or isinstance(conv.padding, str):
+        return "the convolution pads other than with explicit zeros"
+    if conv.bias is None:
+        return "the convolution has no bias"
+    if conv.in_channels * k[0] * k[1] > MAX_STEM_TAPS:
+        return f"the convolution has {conv.in_channels * k[0] * k[1]} taps (> {MAX_STEM_TAPS})"
+    if window != 2 or stride != 2:
+        return "the pooling is not 2x2 with stride 2"
+    if pool.padding not in (0, (0, 0)) or pool.dilation not in (1, (1, 1)):
+        return "the pooling is padded or dilated"
+    if pool.ceil_mode or pool.return_indices:
+        return "the pooling uses ceil_mode or returns indices"
+    return None
+
+
+def conv_relu_maxpool(x: torch.Tensor, conv: nn.Conv2d, pool: nn.MaxPool2d) -> torch.Tensor:
+    """``pool(relu(conv(x)))``, fused when the stem kernel applies (see the module docstring)."""
+    if (
+        _kernels() is None
+        or x.dim() != 4
+        or x.requires_grad
+        or torch.is_autocast_enabled("cpu")
+        or not _plain_float32(x, conv.weight)
+        or _stem_supported(conv, pool) is not None
+    ):
+        return pool(F.relu(conv(x)))
+    if conv.padding != (0, 0):
+        pad_h, pad_w = conv.padding
+        x = F.pad(x, (pad_w, pad_w, pad_h, pad_h))
+    if min(x.shape[2], x.shape[3]) - conv.kernel_size[0] + 1 < 2:
+        return pool(F.relu(conv(x)))  # let PyTorch raise its usual size error
+    return _ConvReLUMaxPool.apply(x, conv.weight, conv.bias)
+
+
+class FusedConvReLUMaxPool(nn.Module):
+    """``Conv2d -> ReLU -> MaxPool2d`` in one pass; holds (and shares) the original modules."""
+
+    def __init__(self, conv: nn.Conv2d, pool: nn.MaxPool2d) -> None:
+        super().__init__()
+        self.conv = conv
+        self.pool = pool
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return conv_relu_maxpool(x, self.conv, self.pool)
+
+
+# -- dropout -----------------------------------------------------------------------------------
+
+
+class _Dropout(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor, p: float):
+        kernels = _kernels()
+        _set_threads(kernels)
+        seed = int(torch.randint(0, 2**63 - 1, (1,), dtype=torch.int64))
+        threshold = min(2**32, round(p * 2**32))
+        scale = 1.0 / (1.0 - p)
+        src = x.detach().contiguous()
+        out = torch.empty_like(src)
+        kernels.dropout_apply(src.view(-1).numpy(), out.view(-1).numpy(), seed, threshold, scale)
+        ctx.args = (seed, threshold, scale)
+        return out
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor):
+        kernels = _kernels()
+        _set_threads(kernels)
+        grad = grad.contiguous()
+        grad_in = torch.empty_like(grad)
+        kernels.dropout_apply(grad.view(-1).numpy(), grad_in.view(-1).numpy(), *ctx.args)
+        return grad_in, None
+
+
+def dropout(x: torch.Tensor, p: float = 0.5, training: bool = True) -> torch.Tensor:
+    """``F.dropout`` with a counter-based mask (see the module docstring); same distribution."""
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
+    if not training or p == 0.0:
+        return x
+    if p == 1.0 or _kernels() is None or not _plain_float32(x):
+        return F.dropout(x, p, training)
+    return _Dropout.apply(x, p)
+
+
+class FusedDropout(nn.Module):
+    """Drop-in for ``nn.Dropout`` (not in-place) using :func:`dropout`."""
+
+    def __init__(self, p: float = 0.5) -> None:
+        super().__init__()
+        self.p = p
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return dropout(x, self.p, self.training)
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"
+
+
+# -- graph rewrite -----------------------------------------------------------------------------
+
+
+@dataclass
+class FusionReport:
+    """What :func:`fuse_for_training` did."""
+
+    fused: list[str] = field(default_factory=list)
+    """One line per rewrite, e.g. ``features.conv1 + act1 + pool1 -> stem kernel``."""
+    skipped: list[str] = field(default_factory=list)
+    """Candidates left alone, with the reason."""
+    error: str | None = None
+    """Why the model could not be traced, if it could not."""
+
+    def __bool__(self) -> bool:
+        return bool(self.fused)
+
+
+def _is_relu(node: torch.fx.Node, modules: dict[str, nn.Module]) -> bool:
+    if node.op == "call_module":
+        module = modules[str(node.target)]
+        return type(module) is nn.ReLU
+    if node.op == "call_function" and node.target in (F.relu, torch.relu):
+        return not node.kwargs.get("inplace", False) and len(node.args) == 1
+    return node.op == "call_method" and node.target == "relu"
+
+
+def _module(node: torch.fx.Node, modules: dict[str, nn.Module], kind: type) -> Any:
+    if node.op != "call_module":
+        return None
+    module = modules.get(str(node.target))
+    return module if type(module) is kind else None
+
+
+def _trace_training_graph(model: nn.Module) -> torch.fx.Graph:
+    """``model``'s training-mode graph, traced on a copy whose tensors are meta stand-ins, so
+    that whatever its ``forward`` does besides computing (counters, caches) happens to the copy."""
+    memo: dict[int, Any] = {}
+    for tensor in itertools.chain(model.parameters(), model.buffers()):
+        stand_in = torch.empty_like(tensor, device="meta")
+        if isinstance(tensor, nn.Parameter):
+            stand_in = nn.Parameter(stand_in, requires_grad=tensor.requires_grad)
+        memo[id(tensor)] = stand_in
+    shadow = copy.deepcopy(model, memo)
+    shadow.train()
+    return torch.fx.Tracer().trace(shadow)
+
+
+def fuse_for_training(model: nn.Module) -> tuple[nn.Module, FusionReport]:
+    """A module that computes ``model``'s training forward with the fused kernels.
+
+    Returns ``(module, report)``. The module shares every parameter and buffer with ``model``
+    (optimise ``model.parameters()``, save ``model.state_dict()``); it is traced in training mode,
+    so use it for training steps and ``model`` itself for evaluation. When nothing can be fused,
+    or the model cannot be traced, ``model`` itself comes back and the report says why.
+    """
+    report = FusionReport()
+    if not kernels_available():
+        report.error = "numba is not installed"
+        return model, report
+    try:
+        graph_module = torch.fx.GraphModule(model, _trace_training_graph(model))
+    except Exception as exc:  # any tracing failure means "train it unfused"
+        report.error = f"torch.fx cannot trace it ({type(exc).__name__}: {exc})"
+        return model, report
+    modules = dict(graph_module.named_modules())
+    graph = graph_module.graph
+    for node in list(graph.nodes):
+        conv = _module(node, modules, nn.Conv2d)
+        if conv is None or len(node.users) != 1:
+            continue
+        relu = next(iter(node.users))
+        if not _is_relu(relu, modules) or len(relu.users) != 1:
+            continue
+        pool_node = next(iter(relu.users))
+        pool = _module(pool_node, modules, nn.MaxPool2d)
+        if pool is None:
+            continue
+        reason = _stem_supported(conv, pool)
+        label = f"{node.target} + {relu.target if relu.op == 'call_module' else 'relu'} + "
+        label += str(pool_node.target)
+        if reason:
+            report.skipped.append(f"{label}: {reason}")
+            continue
+        name = f"fused_stem_{len(report.fused)}"
+        graph_module.add_submodule(name, FusedConvReLUMaxPool(conv, pool))
+        with graph.inserting_before(pool_node):
+            fused = graph.call_module(name, (node.args[0],))
+        pool_node.replace_all_uses_with(fused)
+        for dead in (pool_node, relu, node):
+            graph.erase_node(dead)
+        report.fused.append(f"{label} -> stem kernel")
+    for node in list(graph.nodes):
+        drop = _module(node, modules, nn.Dropout)
+        if drop is None or drop.inplace or drop.p == 0.0:
+            continue
+        name = f"fused_dropout_{sum('dropout' in line for line in report.fused)}"
+        graph_module.add_submodule(name, FusedDropout(drop.p))
+        report.fused.append(f"{node.target} -> counter-based dropout")
+        node.target = name
+    if not report.fused:
+        return model, report
+    graph.lint()
+    graph_module.recompile()
+    log.debug("fused %s: %s", type(model).__name__, report.fused)
+    return graph_module, report

@@ -1,0 +1,164 @@
+"""Fused kernels: the same values and gradients as PyTorch's ops, the graph rewrite, fallbacks."""
+
+import pytest
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from cnnzoo import create_model
+from cnnzoo.train.fused import (
+    FusedConvReLUMaxPool,
+    FusedDropout,
+    conv_relu_maxpool,
+    dropout,
+    fuse_for_training,
+    kernels_available,
+)
+
+pytestmark = pytest.mark.skipif(not kernels_available(), reason="numba is not installed")
+
+
+def _reference(x: torch.Tensor, conv: nn.Conv2d, pool: nn.MaxPool2d) -> torch.Tensor:
+    return pool(F.relu(conv(x)))
+
+
+@pytest.mark.parametrize(
+    ("in_chans", "out_chans", "kernel", "padding", "size"),
+    [
+        (1, 32, 3, 0, 28),  # the Fashion-MNIST CNN
+        (1, 6, 5, 0, 32),  # LeNet-5 (modern) C1: channels not a multiple of the vector width
+        (3, 8, 5, 2, 15),  # RGB, padded, odd size: the last row and column are dropped
+        (3, 64, 3, 1, 16),  # VGG's first block on CIFAR-sized input
+    ],
+)
+def test_stem_matches_conv_relu_maxpool(
+    in_chans: int, out_chans: int, kernel: int, padding: int, size: int
+) -> None:
+    torch.manual_seed(0)
+    conv = nn.Conv2d(in_chans, out_chans, kernel, padding=padding)
+    pool = nn.MaxPool2d(2)
+    x = torch.randn(5, in_chans, size, size)
+    expected = _reference(x, conv, pool)
+    grad = torch.randn_like(expected)
+    ref_w, ref_b = torch.autograd.grad(expected, (conv.weight, conv.bias), grad)
+    out = conv_relu_maxpool(x, conv, pool)
+    assert out.grad_fn is not None and "ConvReLUMaxPool" in type(out.grad_fn).__name__
+    assert out.shape == expected.shape and out.is_contiguous()
+    torch.testing.assert_close(out, expected, rtol=1e-5, atol=1e-5)
+    got_w, got_b = torch.autograd.grad(out, (conv.weight, conv.bias), grad)
+    torch.testing.assert_close(got_w, ref_w, rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(got_b, ref_b, rtol=1e-4, atol=1e-4)
+
+
+def test_stem_falls_back_where_the_kernel_does_not_apply() -> None:
+    torch.manual_seed(0)
+    conv, pool = nn.Conv2d(1, 4, 3), nn.MaxPool2d(2)
+    # A gradient w.r.t. the input (saliency maps) is not computed by the kernel: PyTorch's ops.
+    x = torch.randn(2, 1, 10, 10, requires_grad=True)
+    out = conv_relu_maxpool(x, conv, pool)
+    assert "ConvReLUMaxPool" not in type(out.grad_fn).__name__
+    (grad_x,) = torch.autograd.grad(out.sum(), x)
+    (ref_x,) = torch.autograd.grad(_reference(x, conv, pool).sum(), x)
+    torch.testing.assert_close(grad_x, ref_x)
+    # bf16 autocast and other pooling shapes also take PyTorch's path, with its results.
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert conv_relu_maxpool(x.detach(), conv, pool).dtype == torch.bfloat16
+    wide = nn.MaxPool2d(3, 2)
+    torch.testing.assert_close(
+        conv_relu_maxpool(x.detach(), conv, wide), _reference(x.detach(), conv, wide)
+    )
+    # Too small an input still gets PyTorch's own error.
+    with pytest.raises(RuntimeError):
+        conv_relu_maxpool(torch.randn(1, 1, 3, 3), conv, pool)
+
+
+def test_dropout_keeps_one_minus_p_scaled_and_masks_the_gradient() -> None:
+    x = torch.rand(1_000_000) + 1.0
+    x.requires_grad_(True)
+    torch.manual_seed(0)
+    y = dropout(x, 0.2)
+    kept = y != 0
+    # 1M Bernoulli(0.8) draws: the standard deviation of the kept fraction is 0.0004.
+    assert abs(kept.float().mean().item() - 0.8) < 0.002
+    torch.testing.assert_close(y[kept], x.detach()[kept] / 0.8)
+    (grad,) = torch.autograd.grad(y, x, torch.full_like(y, 3.0))
+    assert torch.equal(grad != 0, kept)
+    torch.testing.assert_close(grad[kept], torch.full_like(grad[kept], 3.0 / 0.8))
+    # Masks of neighbouring elements are independent: P(both kept) = 0.64.
+    both = (kept[:-1] & kept[1:]).float().mean().item()
+    assert abs(both - 0.64) < 0.003
+
+
+def test_dropout_follows_torch_manual_seed_and_the_module_mode() -> None:
+    x = torch.ones(4096)
+    torch.manual_seed(1)
+    first = dropout(x, 0.5)
+    torch.manual_seed(1)
+    assert torch.equal(dropout(x, 0.5), first)
+    assert not torch.equal(dropout(x, 0.5), first)
+    assert dropout(x, 0.5, training=False) is x
+    assert torch.equal(dropout(x, 1.0), torch.zeros_like(x))
+    with pytest.raises(ValueError, match="between 0 and 1"):
+        dropout(x, 1.5)
+    module = FusedDropout(0.5)
+    module.eval()
+    assert module(x) is x
+
+
+def test_fashion_cnn_is_fused_and_shares_its_parameters() -> None:
+    torch.manual_seed(0)
+    model = create_model("fashion_cnn")
+    fused, report = fuse_for_training(model)
+    assert report.fused == [
+        "features.conv1 + features.act1 + features.pool1 -> stem kernel",
+        "features.drop1 -> counter-based dropout",
+    ]
+    assert fused is not model and model.training
+    assert {id(p) for p in fused.parameters()} == {id(p) for p in model.parameters()}
+    assert any(isinstance(m, FusedConvReLUMaxPool) for m in fused.modules())
+    # Without dropout (eval mode) the two compute the same function and gradients.
+    x, labels = torch.randn(8, 1, 28, 28), torch.randint(0, 10, (8,))
+    model.eval()
+    fused.eval()
+    torch.testing.assert_close(fused(x), model(x), rtol=1e-5, atol=1e-5)
+    params = list(model.parameters())
+    expected = torch.autograd.grad(F.cross_entropy(model(x), labels), params)
+    got = torch.autograd.grad(F.cross_entropy(fused(x), labels), params)
+    for g, e in zip(got, expected, strict=True):
+        torch.testing.assert_close(g, e, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["vgg11_cifar", "lenet5_modern"])
+def test_other_models_fuse_their_stem_only(name: str) -> None:
+    torch.manual_seed(0)
+    model = create_model(name)
+    fused, report = fuse_for_training(model)
+    stems = [line for line in report.fused if "stem" in line]
+    assert len(stems) == 1, report
+    if name == "lenet5_modern":  # C3 has 6x5x5 = 150 taps: left to oneDNN
+        assert any("150 taps" in line for line in report.skipped)
+    model.eval()
+    fused.eval()
+    x = torch.randn(2, *model.card.input_size)
+    torch.testing.assert_close(fused(x), model(x), rtol=1e-4, atol=1e-5)
+
+
+def test_models_without_patterns_or_untraceable_come_back_unchanged() -> None:
+    model = create_model("resnet20")
+    same, report = fuse_for_training(model)
+    assert same is model and not report and report.error is None
+
+    class DataDependent(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv = nn.Conv2d(1, 4, 3)
+            self.pool = nn.MaxPool2d(2)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            if x.sum() > 0:  # torch.fx cannot trace a branch on a tensor's value
+                x = -x
+            return self.pool(torch.relu(self.conv(x)))
+
+    odd = DataDependent()
+    same, report = fuse_for_training(odd)
+    assert same is odd and "torch.fx cannot trace it" in str(report.error)
