@@ -50,6 +50,27 @@ def test_stem_matches_conv_relu_maxpool(
     torch.testing.assert_close(got_b, ref_b, rtol=1e-4, atol=1e-4)
 
 
+def test_stem_with_dropout_is_the_stem_then_dropout() -> None:
+    torch.manual_seed(0)
+    conv, pool = nn.Conv2d(1, 16, 3), nn.MaxPool2d(2)
+    x = torch.randn(4, 1, 12, 12)
+    torch.manual_seed(7)
+    fused = conv_relu_maxpool(x, conv, pool, 0.3)
+    torch.manual_seed(7)
+    separate = dropout(conv_relu_maxpool(x, conv, pool), 0.3)
+    assert torch.equal(fused, separate)
+    grad = torch.randn_like(fused)
+    expected = torch.autograd.grad(separate, (conv.weight, conv.bias), grad)
+    got = torch.autograd.grad(fused, (conv.weight, conv.bias), grad)
+    for g, e in zip(got, expected, strict=True):
+        torch.testing.assert_close(g, e, rtol=1e-5, atol=1e-5)
+    # The module form drops only in training mode.
+    drop = nn.Dropout(0.3)
+    module = FusedConvReLUMaxPool(conv, pool, drop)
+    drop.eval()
+    torch.testing.assert_close(module(x), _reference(x, conv, pool))
+
+
 def test_stem_falls_back_where_the_kernel_does_not_apply() -> None:
     torch.manual_seed(0)
     conv, pool = nn.Conv2d(1, 4, 3), nn.MaxPool2d(2)
@@ -110,8 +131,7 @@ def test_fashion_cnn_is_fused_and_shares_its_parameters() -> None:
     model = create_model("fashion_cnn")
     fused, report = fuse_for_training(model)
     assert report.fused == [
-        "features.conv1 + features.act1 + features.pool1 -> stem kernel",
-        "features.drop1 -> counter-based dropout",
+        "features.conv1 + features.act1 + features.pool1 + features.drop1 -> stem kernel"
     ]
     assert fused is not model and model.training
     assert {id(p) for p in fused.parameters()} == {id(p) for p in model.parameters()}

@@ -30,13 +30,29 @@ def _window_taps(x, b, ci, r, s):  # pragma: no cover - compiled
     return x[b, ci, r, s], x[b, ci, r, s + 1], x[b, ci, r + 1, s], x[b, ci, r + 1, s + 1]
 
 
+@numba.njit(inline="always")
+def _keep(seed, index, threshold):  # pragma: no cover - compiled
+    """Dropout's decision for element ``index``: SplitMix64(seed, index)'s top 32 bits reach
+    ``threshold`` (= p * 2**32)."""
+    z = seed + np.uint64(index + 1) * _GOLDEN
+    z = (z ^ (z >> _S30)) * _MIX1
+    z = (z ^ (z >> _S27)) * _MIX2
+    z = z ^ (z >> _S31)
+    return (z >> _S32) >= threshold
+
+
 @numba.njit(**_OPTIONS)
-def stem_forward(x, w, bias, out, arg):  # pragma: no cover - compiled
-    """``out = relu(maxpool2x2(conv(x) + bias))`` and the argmax (0..3) of each 2x2 window.
+def stem_forward(x, w, bias, out, arg, seed, threshold, scale):  # pragma: no cover - compiled
+    """``out = dropout(relu(maxpool2x2(conv(x) + bias)))`` and the argmax (0..3) of each 2x2
+    window; ``threshold = 0`` means no dropout.
 
     x (B, Cin, H, W); w (Cin, K, K, C); out (B, C, Ho, Wo); arg (B, Ho, Wo, C) uint8. The four
-    window positions are accumulated together, so each weight is loaded once per tap.
+    window positions are accumulated together, so each weight is loaded once per tap. The mask is
+    :func:`dropout_apply`'s for the same seed (an element's index is its place in ``out``).
     """
+    seed = np.uint64(seed)
+    threshold = np.uint64(threshold)
+    scale = np.float32(scale)
     batch, cin = x.shape[0], x.shape[1]
     k, c_out = w.shape[1], w.shape[3]
     ho, wo = out.shape[2], out.shape[3]
@@ -75,14 +91,23 @@ def stem_forward(x, w, bias, out, arg):  # pragma: no cover - compiled
                 if a3[c] > best:
                     best = a3[c]
                     q = 3
-                out[b, c, i, j] = max(best, np.float32(0.0))
+                value = max(best, np.float32(0.0))
+                if threshold > 0:
+                    index = ((b * c_out + c) * ho + i) * wo + j
+                    value = value * scale if _keep(seed, index, threshold) else np.float32(0.0)
+                out[b, c, i, j] = value
                 arg[b, i, j, c] = q
 
 
 @numba.njit(**_OPTIONS)
-def stem_backward(x, grad, out, arg, k, grad_w, grad_b):  # pragma: no cover - compiled
+def stem_backward(x, grad, out, arg, k, scale, grad_w, grad_b):  # pragma: no cover - compiled
     """Weight and bias gradients of :func:`stem_forward`, one partial sum per batch chunk:
-    grad_w (T, Cin, K, K, C), grad_b (T, C), both zero on entry."""
+    grad_w (T, Cin, K, K, C), grad_b (T, C), both zero on entry.
+
+    An output passed its gradient iff it is positive (kept by both ReLU and dropout), so the
+    dropout mask needs no recomputing; ``scale`` is dropout's 1 / (1 - p).
+    """
+    scale = np.float32(scale)
     batch, cin = x.shape[0], x.shape[1]
     c_out, ho, wo = grad.shape[1], grad.shape[2], grad.shape[3]
     chunks = grad_w.shape[0]
@@ -96,7 +121,7 @@ def stem_backward(x, grad, out, arg, k, grad_w, grad_b):  # pragma: no cover - c
             for i in range(ho):
                 for j in range(wo):
                     for c in range(c_out):
-                        g = grad[b, c, i, j] if out[b, c, i, j] > 0 else zero
+                        g = grad[b, c, i, j] * scale if out[b, c, i, j] > 0 else zero
                         grad_b[t, c] += g
                         q = arg[b, i, j, c]
                         g0[c] = g if q == 0 else zero
@@ -123,8 +148,4 @@ def dropout_apply(src, dst, seed, threshold, scale):  # pragma: no cover - compi
     scale = np.float32(scale)
     for block in numba.prange((n + _BLOCK - 1) // _BLOCK):
         for e in range(block * _BLOCK, min(n, (block + 1) * _BLOCK)):
-            z = seed + np.uint64(e + 1) * _GOLDEN
-            z = (z ^ (z >> _S30)) * _MIX1
-            z = (z ^ (z >> _S27)) * _MIX2
-            z = z ^ (z >> _S31)
-            dst[e] = src[e] * scale if (z >> _S32) >= threshold else np.float32(0.0)
+            dst[e] = src[e] * scale if _keep(seed, e, threshold) else np.float32(0.0)

@@ -13,7 +13,7 @@ MaxPool2d(2) -> Dropout``, spends ~75% of a PyTorch training step in four passes
   never stored. The backward pass computes the weight and bias gradients straight from the
   input; ``grad_input`` is not computed, so an input that needs a gradient (saliency maps, any
   layer but the first) takes the ordinary PyTorch path.
-* :func:`dropout`, a counter-based dropout: each element's keep/drop decision is a SplitMix64
+* :func:`dropout`, a counter-based dropout (folded into the stem kernel when it follows one): each element's keep/drop decision is a SplitMix64
   hash of ``(seed, index)``, so the mask is never stored (the backward pass recomputes it), costs
   one pass, runs on every core, and is reproducible -- the seed is drawn from PyTorch's default
   generator, so ``torch.manual_seed`` and the engine's saved random states govern it. The keep
@@ -89,9 +89,18 @@ def _plain_float32(*tensors: torch.Tensor) -> bool:
 # -- fused conv + bias + ReLU + max-pool -------------------------------------------------------
 
 
+def _dropout_args(p: float) -> tuple[int, int, float]:
+    """``(seed, threshold, scale)`` for the kernels: a fresh seed from PyTorch's default
+    generator, and ``threshold = 0`` when nothing is dropped."""
+    if p == 0.0:
+        return 0, 0, 1.0
+    seed = int(torch.randint(0, 2**63 - 1, (1,), dtype=torch.int64))
+    return seed, min(2**32, round(p * 2**32)), 1.0 / (1.0 - p)
+
+
 class _ConvReLUMaxPool(torch.autograd.Function):
     @staticmethod
-    def forward(ctx: Any, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor):
+    def forward(ctx: Any, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, p: float):
         kernels = _kernels()
         _set_threads(kernels)
         batch, _, height, width = x.shape
@@ -101,15 +110,19 @@ class _ConvReLUMaxPool(torch.autograd.Function):
         taps = weight.detach().permute(1, 2, 3, 0).contiguous()
         out = torch.empty(batch, c_out, ho, wo)
         arg = torch.empty(batch, ho, wo, c_out, dtype=torch.uint8)
+        seed, threshold, scale = _dropout_args(p)
         kernels.stem_forward(
             x.numpy(),
             taps.numpy(),
             bias.detach().contiguous().numpy(),
             out.numpy(),
             arg.numpy(),
+            seed,
+            threshold,
+            scale,
         )
         ctx.save_for_backward(x, out, arg)
-        ctx.k = k
+        ctx.k, ctx.scale = k, scale
         return out
 
     @staticmethod
@@ -127,10 +140,11 @@ class _ConvReLUMaxPool(torch.autograd.Function):
             out.numpy(),
             arg.numpy(),
             ctx.k,
+            ctx.scale,
             grad_w.numpy(),
             grad_b.numpy(),
         )
-        return None, grad_w.sum(0).permute(3, 0, 1, 2).contiguous(), grad_b.sum(0)
+        return None, grad_w.sum(0).permute(3, 0, 1, 2).contiguous(), grad_b.sum(0), None
 
 
 def _stem_supported(conv: nn.Conv2d, pool: nn.MaxPool2d) -> str | None:
@@ -157,35 +171,47 @@ def _stem_supported(conv: nn.Conv2d, pool: nn.MaxPool2d) -> str | None:
     return None
 
 
-def conv_relu_maxpool(x: torch.Tensor, conv: nn.Conv2d, pool: nn.MaxPool2d) -> torch.Tensor:
-    """``pool(relu(conv(x)))``, fused when the stem kernel applies (see the module docstring)."""
+def conv_relu_maxpool(
+    x: torch.Tensor, conv: nn.Conv2d, pool: nn.MaxPool2d, p: float = 0.0
+) -> torch.Tensor:
+    """``dropout(pool(relu(conv(x))), p)``, fused when the stem kernel applies (see the module
+    docstring); ``p = 0`` for no dropout. The dropout mask is :func:`dropout`'s."""
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
     if (
         _kernels() is None
+        or p == 1.0
         or x.dim() != 4
         or x.requires_grad
         or torch.is_autocast_enabled("cpu")
         or not _plain_float32(x, conv.weight)
         or _stem_supported(conv, pool) is not None
     ):
-        return pool(F.relu(conv(x)))
+        return dropout(pool(F.relu(conv(x))), p, training=p > 0)
     if conv.padding != (0, 0):
         pad_h, pad_w = conv.padding
         x = F.pad(x, (pad_w, pad_w, pad_h, pad_h))
     if min(x.shape[2], x.shape[3]) - conv.kernel_size[0] + 1 < 2:
         return pool(F.relu(conv(x)))  # let PyTorch raise its usual size error
-    return _ConvReLUMaxPool.apply(x, conv.weight, conv.bias)
+    return _ConvReLUMaxPool.apply(x, conv.weight, conv.bias, p)
 
 
 class FusedConvReLUMaxPool(nn.Module):
-    """``Conv2d -> ReLU -> MaxPool2d`` in one pass; holds (and shares) the original modules."""
+    """``Conv2d -> ReLU -> MaxPool2d [-> Dropout]`` in one pass; holds (and shares) the original
+    modules, so the dropout follows its own ``train()`` / ``eval()`` mode."""
 
-    def __init__(self, conv: nn.Conv2d, pool: nn.MaxPool2d) -> None:
+    def __init__(
+        self, conv: nn.Conv2d, pool: nn.MaxPool2d, dropout: nn.Dropout | None = None
+    ) -> None:
         super().__init__()
         self.conv = conv
         self.pool = pool
+        self.dropout = dropout
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return conv_relu_maxpool(x, self.conv, self.pool)
+        drop = self.dropout
+        p = drop.p if drop is not None and drop.training else 0.0
+        return conv_relu_maxpool(x, self.conv, self.pool, p)
 
 
 # -- dropout -----------------------------------------------------------------------------------
@@ -196,9 +222,7 @@ class _Dropout(torch.autograd.Function):
     def forward(ctx: Any, x: torch.Tensor, p: float):
         kernels = _kernels()
         _set_threads(kernels)
-        seed = int(torch.randint(0, 2**63 - 1, (1,), dtype=torch.int64))
-        threshold = min(2**32, round(p * 2**32))
-        scale = 1.0 / (1.0 - p)
+        seed, threshold, scale = _dropout_args(p)
         src = x.detach().contiguous()
         out = torch.empty_like(src)
         kernels.dropout_apply(src.view(-1).numpy(), out.view(-1).numpy(), seed, threshold, scale)
@@ -324,12 +348,21 @@ def fuse_for_training(model: nn.Module) -> tuple[nn.Module, FusionReport]:
         if reason:
             report.skipped.append(f"{label}: {reason}")
             continue
+        last, drop = pool_node, None
+        if len(pool_node.users) == 1:
+            after = next(iter(pool_node.users))
+            drop = _module(after, modules, nn.Dropout)
+            if drop is not None and not drop.inplace:
+                last = after
+                label += f" + {after.target}"
+            else:
+                drop = None
         name = f"fused_stem_{len(report.fused)}"
-        graph_module.add_submodule(name, FusedConvReLUMaxPool(conv, pool))
-        with graph.inserting_before(pool_node):
+        graph_module.add_submodule(name, FusedConvReLUMaxPool(conv, pool, drop))
+        with graph.inserting_before(last):
             fused = graph.call_module(name, (node.args[0],))
-        pool_node.replace_all_uses_with(fused)
-        for dead in (pool_node, relu, node):
+        last.replace_all_uses_with(fused)
+        for dead in dict.fromkeys((last, pool_node, relu, node)):
             graph.erase_node(dead)
         report.fused.append(f"{label} -> stem kernel")
     for node in list(graph.nodes):
