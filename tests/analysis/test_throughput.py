@@ -24,6 +24,16 @@ def test_training_step_changes_the_weights() -> None:
     assert not torch.equal(before, model.classifier.fc2.weight)
 
 
+def test_fused_training_step_updates_the_models_own_weights() -> None:
+    from cnnzoo import create_model
+
+    model = create_model("fashion_cnn")
+    before = model.features.conv1.weight.detach().clone()
+    result = measure_throughput(model, batch_size=4, steps=1, warmup=0, train=True, fused=True)
+    assert result.mode == "train (fused)"
+    assert not torch.equal(before, model.features.conv1.weight)
+
+
 def test_bad_arguments() -> None:
     with pytest.raises(ValueError, match="batch_size and steps must be >= 1"):
         measure_throughput("lenet5", batch_size=0)

@@ -181,6 +181,25 @@ def test_resume_after_a_kill_repeats_the_uninterrupted_run(
     assert _without_timing(_rows(killed)) == _without_timing(_rows(tmp_path / "full"))
 
 
+def test_fused_and_plain_engines_train_the_same_model(
+    digits_small: DataBundle, tmp_path: Path
+) -> None:
+    # No dropout, so that both runs draw the same random numbers: the fused kernels then change
+    # only the rounding order, and the two runs' metrics agree closely.
+    recipe = FAST.override(epochs=2, model_kwargs={"image_size": 32, "drop_rate": 0.0})
+    runs = {}
+    for fused in (True, False):
+        r = recipe.override(fused=fused)
+        runs[fused] = fit(
+            build_model("fashion_cnn", digits_small, r), digits_small, r, tmp_path / str(fused)
+        )
+    for a, b in zip(runs[True].history, runs[False].history, strict=True):
+        assert a["train_loss"] == pytest.approx(b["train_loss"], rel=1e-3)
+        assert a["val_loss"] == pytest.approx(b["val_loss"], rel=1e-3)
+        assert abs(a["val_acc"] - b["val_acc"]) <= 1.0  # at most 2 of 200 images
+    assert runs[True].test.loss == pytest.approx(runs[False].test.loss, rel=1e-3)
+
+
 class NaNAfter(nn.Module):
     """LeNet-5 whose output turns NaN from the ``after``-th training forward on."""
 

@@ -11,7 +11,7 @@ from cnnzoo.train.fused import (
     FusedDropout,
     conv_relu_maxpool,
     dropout,
-    fuse_for_training,
+    fuse,
     kernels_available,
 )
 
@@ -129,7 +129,7 @@ def test_dropout_follows_torch_manual_seed_and_the_module_mode() -> None:
 def test_fashion_cnn_is_fused_and_shares_its_parameters() -> None:
     torch.manual_seed(0)
     model = create_model("fashion_cnn")
-    fused, report = fuse_for_training(model)
+    fused, report = fuse(model)
     assert report.fused == [
         "features.conv1 + features.act1 + features.pool1 + features.drop1 -> stem kernel"
     ]
@@ -152,7 +152,7 @@ def test_fashion_cnn_is_fused_and_shares_its_parameters() -> None:
 def test_other_models_fuse_their_stem_only(name: str) -> None:
     torch.manual_seed(0)
     model = create_model(name)
-    fused, report = fuse_for_training(model)
+    fused, report = fuse(model)
     stems = [line for line in report.fused if "stem" in line]
     assert len(stems) == 1, report
     if name == "lenet5_modern":  # C3 has 6x5x5 = 150 taps: left to oneDNN
@@ -165,7 +165,7 @@ def test_other_models_fuse_their_stem_only(name: str) -> None:
 
 def test_models_without_patterns_or_untraceable_come_back_unchanged() -> None:
     model = create_model("resnet20")
-    same, report = fuse_for_training(model)
+    same, report = fuse(model)
     assert same is model and not report and report.error is None
 
     class DataDependent(nn.Module):
@@ -180,5 +180,5 @@ def test_models_without_patterns_or_untraceable_come_back_unchanged() -> None:
             return self.pool(torch.relu(self.conv(x)))
 
     odd = DataDependent()
-    same, report = fuse_for_training(odd)
+    same, report = fuse(odd)
     assert same is odd and "torch.fx cannot trace it" in str(report.error)

@@ -64,11 +64,14 @@ def measure_throughput(
     train: bool = False,
     bf16: bool = False,
     channels_last: bool = False,
+    fused: bool = False,
 ) -> Throughput:
     """Median seconds per step of ``steps`` timed steps after ``warmup`` untimed ones.
 
     Inference runs under ``torch.inference_mode()``; training does forward, cross-entropy,
-    backward and an SGD step. ``bf16`` uses CPU autocast to bfloat16 (AMX where present).
+    backward and an SGD step. ``bf16`` uses CPU autocast to bfloat16 (AMX where present);
+    ``fused`` runs the model the way the training engine does, through
+    :func:`cnnzoo.train.fused.fuse`.
     """
     from cnnzoo.registry import create_model
 
@@ -97,6 +100,10 @@ def measure_throughput(
     autocast = torch.autocast("cpu", dtype=torch.bfloat16) if bf16 else nullcontext()
     optimizer = torch.optim.SGD(model.parameters(), lr=1e-3) if train else None
     model.train(train)
+    if fused:
+        from cnnzoo.train.fused import fuse
+
+        model = fuse(model, training=train)[0]
 
     def step() -> None:
         if optimizer is None:
@@ -121,7 +128,7 @@ def measure_throughput(
     times.sort()
     return Throughput(
         model=name,
-        mode="train" if train else "inference",
+        mode=("train" if train else "inference") + (" (fused)" if fused else ""),
         dtype="bfloat16" if bf16 else "float32",
         batch_size=batch_size,
         steps=steps,

@@ -87,7 +87,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "of the measured matmul peak (model FLOP utilisation)."
         ),
         epilog="examples:\n  cnnzoo bench lenet5 fashion_cnn\n"
-        "  cnnzoo bench fashion_cnn --train --batch-size 256 --bf16",
+        "  cnnzoo bench fashion_cnn --train --batch-size 256 --fused",
         formatter_class=raw,
     )
     p.add_argument("names", nargs="+", metavar="NAME")
@@ -97,6 +97,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--train", action="store_true", help="time forward+backward+SGD step")
     p.add_argument("--bf16", action="store_true", help="bfloat16 autocast (AMX on this CPU)")
     p.add_argument("--channels-last", action="store_true")
+    p.add_argument(
+        "--fused",
+        action="store_true",
+        help="run through the training engine's fused kernels (cnnzoo.train.fused)",
+    )
     p.set_defaults(func=_bench)
 
 
@@ -193,6 +198,7 @@ def _bench(args: argparse.Namespace) -> int:
             train=args.train,
             bf16=args.bf16,
             channels_last=args.channels_last,
+            fused=args.fused,
         )
         rows.append(
             [

@@ -27,7 +27,7 @@ import torch.nn.functional as F
 
 from cnnzoo.data import DataBundle, TensorSplit, augmentation, iterate_batches, normalize
 from cnnzoo.train.checkpoint import load_state, load_weights, save_checkpoint, save_state
-from cnnzoo.train.fused import fuse_for_training
+from cnnzoo.train.fused import fuse
 from cnnzoo.train.optim import LRSchedule, build_optimizer, improved
 from cnnzoo.train.recipes import Recipe
 from cnnzoo.train.runs import RunFolder, default_run_dir
@@ -394,9 +394,10 @@ def fit(
         },
         "recipe": recipe.to_dict(),
     }
-    forward = model
+    forward = evaluated = model  # what training steps and evaluations call
     if recipe.fused and not recipe.compile:
-        forward, fusion = fuse_for_training(model)
+        forward, fusion = fuse(model, training=True)
+        evaluated, _ = fuse(model, training=False)
         for line in fusion.fused:
             say(f"fused: {line}")
     if recipe.compile:
@@ -466,7 +467,7 @@ def fit(
             train_seconds = time.perf_counter() - t0
             t1 = time.perf_counter()
             val = evaluate(
-                model,
+                evaluated,
                 data.val,
                 mean=data.mean,
                 std=data.std,
@@ -553,7 +554,7 @@ def fit(
         load_weights(model, run.best, name=name)
         if evaluate_test:
             test = evaluate(
-                model,
+                evaluated,
                 data.test,
                 mean=data.mean,
                 std=data.std,

@@ -19,8 +19,8 @@ MaxPool2d(2) -> Dropout``, spends ~75% of a PyTorch training step in four passes
   generator, so ``torch.manual_seed`` and the engine's saved random states govern it. The keep
   probability is ``1 - p`` to within 2**-32.
 
-:func:`fuse_for_training` traces a model with ``torch.fx`` and swaps those patterns for the fused
-modules, sharing the model's parameters: train the returned module, save the original. Anything
+:func:`fuse` traces a model with ``torch.fx`` and swaps those patterns for the fused modules,
+sharing the model's parameters: train (or evaluate) the returned module, save the original. Anything
 the kernels do not cover (other dtypes, autocast, gradients w.r.t. the input, big convolutions)
 falls back to the PyTorch ops at run time, so the rewrite never changes what is computed, only
 how (up to float rounding order). Without numba everything falls back.
@@ -46,7 +46,7 @@ __all__ = [
     "FusionReport",
     "conv_relu_maxpool",
     "dropout",
-    "fuse_for_training",
+    "fuse",
     "kernels_available",
 ]
 
@@ -269,7 +269,7 @@ class FusedDropout(nn.Module):
 
 @dataclass
 class FusionReport:
-    """What :func:`fuse_for_training` did."""
+    """What :func:`fuse` did."""
 
     fused: list[str] = field(default_factory=list)
     """One line per rewrite, e.g. ``features.conv1 + act1 + pool1 -> stem kernel``."""
@@ -298,9 +298,10 @@ def _module(node: torch.fx.Node, modules: dict[str, nn.Module], kind: type) -> A
     return module if type(module) is kind else None
 
 
-def _trace_training_graph(model: nn.Module) -> torch.fx.Graph:
-    """``model``'s training-mode graph, traced on a copy whose tensors are meta stand-ins, so
-    that whatever its ``forward`` does besides computing (counters, caches) happens to the copy."""
+def _trace(model: nn.Module, training: bool) -> torch.fx.Graph:
+    """``model``'s graph in training or eval mode, traced on a copy whose tensors are meta
+    stand-ins, so that whatever its ``forward`` does besides computing (counters, caches) happens
+    to the copy."""
     memo: dict[int, Any] = {}
     for tensor in itertools.chain(model.parameters(), model.buffers()):
         stand_in = torch.empty_like(tensor, device="meta")
@@ -308,25 +309,28 @@ def _trace_training_graph(model: nn.Module) -> torch.fx.Graph:
             stand_in = nn.Parameter(stand_in, requires_grad=tensor.requires_grad)
         memo[id(tensor)] = stand_in
     shadow = copy.deepcopy(model, memo)
-    shadow.train()
+    shadow.train(training)
     return torch.fx.Tracer().trace(shadow)
 
 
-def fuse_for_training(model: nn.Module) -> tuple[nn.Module, FusionReport]:
-    """A module that computes ``model``'s training forward with the fused kernels.
+def fuse(model: nn.Module, training: bool = True) -> tuple[nn.Module, FusionReport]:
+    """A module that computes ``model``'s forward with the fused kernels.
 
     Returns ``(module, report)``. The module shares every parameter and buffer with ``model``
-    (optimise ``model.parameters()``, save ``model.state_dict()``); it is traced in training mode,
-    so use it for training steps and ``model`` itself for evaluation. When nothing can be fused,
-    or the model cannot be traced, ``model`` itself comes back and the report says why.
+    (optimise ``model.parameters()``, save ``model.state_dict()``). It is traced in training mode
+    (``training=True``: the graph for training steps, with auxiliary heads and stochastic depth as
+    in ``model.train()``) or in eval mode (for evaluation); use it in that mode only. When nothing
+    can be fused, or the model cannot be traced, ``model`` itself comes back and the report says
+    why. A traced module runs the graph, not ``forward``: Python side effects of ``forward`` (a
+    counter, a print) do not happen in it; train with ``fused=False`` where they matter.
     """
     report = FusionReport()
     if not kernels_available():
         report.error = "numba is not installed"
         return model, report
     try:
-        graph_module = torch.fx.GraphModule(model, _trace_training_graph(model))
-    except Exception as exc:  # any tracing failure means "train it unfused"
+        graph_module = torch.fx.GraphModule(model, _trace(model, training))
+    except Exception as exc:  # any tracing failure means "run it unfused"
         report.error = f"torch.fx cannot trace it ({type(exc).__name__}: {exc})"
         return model, report
     modules = dict(graph_module.named_modules())
@@ -377,5 +381,6 @@ def fuse_for_training(model: nn.Module) -> tuple[nn.Module, FusionReport]:
         return model, report
     graph.lint()
     graph_module.recompile()
+    graph_module.train(training)
     log.debug("fused %s: %s", type(model).__name__, report.fused)
     return graph_module, report

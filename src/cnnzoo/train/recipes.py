@@ -103,7 +103,7 @@ class Recipe:
     compile: bool = False
     channels_last: bool = False
     fused: bool = True
-    """Train through :func:`cnnzoo.train.fused.fuse_for_training` (fused CPU kernels for the
+    """Train through :func:`cnnzoo.train.fused.fuse` (fused CPU kernels for the
     conv -> ReLU -> max-pool stems and dropout; same results up to float rounding order)."""
     model_kwargs: dict[str, Any] = field(default_factory=dict)
 
