@@ -53,7 +53,9 @@ def main() -> int:
     print()
     for engine, accs in results.items():
         spread = statistics.stdev(accs) if len(accs) > 1 else 0.0
-        print(f"{engine:<8} test top-1 {statistics.mean(accs):.2f}% +- {spread:.2f} (n={len(accs)})")
+        print(
+            f"{engine:<8} test top-1 {statistics.mean(accs):.2f}% +- {spread:.2f} (n={len(accs)})"
+        )
     return 0
 
 
