@@ -31,6 +31,7 @@ def test_fused_training_step_updates_the_models_own_weights() -> None:
     before = model.features.conv1.weight.detach().clone()
     result = measure_throughput(model, batch_size=4, steps=1, warmup=0, train=True, fused=True)
     assert result.mode == "train (fused)"
+    assert result.gflops == pytest.approx(2 * 3 * 888_192 * result.images_per_second / 1e9)
     assert not torch.equal(before, model.features.conv1.weight)
 
 

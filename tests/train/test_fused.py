@@ -50,6 +50,15 @@ def test_stem_matches_conv_relu_maxpool(
     torch.testing.assert_close(got_b, ref_b, rtol=1e-4, atol=1e-4)
 
 
+def test_frozen_stem_passes_no_gradient_to_its_weights() -> None:
+    conv, pool = nn.Conv2d(1, 8, 3), nn.MaxPool2d(2)
+    conv.requires_grad_(False)
+    head = nn.Linear(8 * 4 * 4, 3)
+    out = head(conv_relu_maxpool(torch.randn(2, 1, 10, 10), conv, pool).flatten(1))
+    out.sum().backward()
+    assert conv.weight.grad is None and head.weight.grad is not None
+
+
 def test_stem_with_dropout_is_the_stem_then_dropout() -> None:
     torch.manual_seed(0)
     conv, pool = nn.Conv2d(1, 16, 3), nn.MaxPool2d(2)

@@ -4,7 +4,9 @@ from pathlib import Path
 
 import pytest
 
+import cnnzoo
 from cnnzoo.train import Recipe, RecipeError, list_recipes, load_recipe, recipe_from_dict
+from cnnzoo.train.recipes import recipe_dirs
 
 RECIPE_DIR = Path(__file__).resolve().parents[2] / "recipes"
 
@@ -12,6 +14,9 @@ RECIPE_DIR = Path(__file__).resolve().parents[2] / "recipes"
 def test_every_shipped_recipe_loads() -> None:
     names = list_recipes()
     assert {p.stem for p in RECIPE_DIR.glob("*.yaml")} <= set(names)
+    # They ship inside the package (package data), so a non-editable install finds them too.
+    assert (Path(cnnzoo.__file__).parent / "recipes" / "fashion-cnn.yaml").is_file()
+    assert recipe_dirs()[-1] == Path(cnnzoo.__file__).resolve().parent / "recipes"
     for name in names:
         recipe = load_recipe(name)
         assert recipe.name == name and recipe.description and recipe.source

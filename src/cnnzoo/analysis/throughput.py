@@ -22,7 +22,7 @@ __all__ = ["Throughput", "matmul_peak_gflops", "measure_throughput"]
 @dataclass(frozen=True)
 class Throughput:
     model: str
-    mode: str  # "inference" or "train"
+    mode: str  # "inference" or "train", with " (fused)" when run through cnnzoo.train.fused
     dtype: str
     batch_size: int
     steps: int
@@ -36,7 +36,7 @@ class Throughput:
     @property
     def gflops(self) -> float:
         """Achieved GFLOP/s, counting 2 FLOPs per MAC and 3x the forward for training."""
-        passes = 3 if self.mode == "train" else 1
+        passes = 3 if self.mode.startswith("train") else 1
         return 2 * passes * self.macs_per_image * self.images_per_second / 1e9
 
 

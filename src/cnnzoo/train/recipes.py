@@ -261,9 +261,10 @@ def recipe_from_dict(values: Mapping[str, Any], where: str = "recipe") -> Recipe
 
 def recipe_dirs() -> list[Path]:
     """Where named recipes are looked up: ``$CNNZOO_RECIPES`` (os.pathsep-separated), then
-    the project's ``recipes/`` folder."""
+    the recipes shipped inside the package (``cnnzoo/recipes/``; ``recipes/`` at the top of the
+    source tree links there)."""
     dirs = [Path(p) for p in os.environ.get("CNNZOO_RECIPES", "").split(os.pathsep) if p]
-    dirs.append(Path(__file__).resolve().parents[3] / "recipes")
+    dirs.append(Path(__file__).resolve().parents[1] / "recipes")
     return dirs
 
 
