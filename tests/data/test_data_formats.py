@@ -128,3 +128,23 @@ def test_image_folder_rejects_classes_missing_from_train(tmp_path: Path) -> None
     write_image_folder(tmp_path / "pets", classes=("fox",), per_class=1, splits=("test",))
     with pytest.raises(DataError, match=r"fox is a class that the training folder does not have"):
         load_data(f"folder:{tmp_path / 'pets'}")
+
+
+def test_image_files_are_read_converted_and_resized(tmp_path: Path) -> None:
+    from PIL import Image
+
+    from cnnzoo.data import CorruptDataError, DataFilesMissingError, read_image_files
+
+    Image.new("RGB", (12, 10), (255, 0, 0)).save(tmp_path / "red.png")
+    Image.new("L", (8, 8), 200).save(tmp_path / "grey.jpg", quality=100)
+    grey = read_image_files([tmp_path / "red.png", tmp_path / "grey.jpg"], 1, (8, 8))
+    assert grey.shape == (2, 1, 8, 8) and grey.dtype == torch.uint8
+    assert int(grey[0].min()) == int(grey[0].max()) == 76  # ITU-R 601 luma of pure red
+    assert abs(int(grey[1].float().mean()) - 200) <= 1
+    rgb = read_image_files([str(tmp_path / "red.png")], 3, (5, 6))
+    assert rgb.shape == (1, 3, 5, 6) and rgb[0, :, 2, 3].tolist() == [255, 0, 0]
+    with pytest.raises(DataFilesMissingError, match=r"nowhere\.png does not exist"):
+        read_image_files([tmp_path / "nowhere.png"], 1, (8, 8))
+    (tmp_path / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n garbage")
+    with pytest.raises(CorruptDataError, match=r"broken\.png could not be decoded"):
+        read_image_files([tmp_path / "broken.png"], 1, (8, 8))

@@ -346,55 +346,17 @@ def _register_predict(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_predict)
 
 
-def read_images(paths: list[str], in_chans: int, size: tuple[int, int]) -> Any:
-    """PNG/JPEG files -> a uint8 (N, C, H, W) batch at ``size`` with ``in_chans`` channels."""
-    import warnings
-
-    import torch
-    import torch.nn.functional as F
-
-    with warnings.catch_warnings():
-        # torchvision 0.29 announces that its decoders move to torchcodec; they work today.
-        warnings.simplefilter("ignore", DeprecationWarning)
-        from torchvision.io import ImageReadMode, decode_image, read_file
-
-    mode = ImageReadMode.GRAY if in_chans == 1 else ImageReadMode.RGB
-    batch = []
-    for path in paths:
-        if not Path(path).is_file():
-            raise FileNotFoundError(f"image {path} does not exist")
-        try:
-            image = decode_image(read_file(path), mode=mode)
-        except RuntimeError as error:
-            raise ValueError(f"{path} is not a readable PNG/JPEG image ({error})") from None
-        if tuple(image.shape[1:]) != size:
-            image = (
-                F.interpolate(
-                    image[None].float(),
-                    size=size,
-                    mode="bilinear",
-                    antialias=True,
-                    align_corners=False,
-                )[0]
-                .round()
-                .clamp(0, 255)
-                .to(torch.uint8)
-            )
-        batch.append(image)
-    return torch.stack(batch)
-
-
 def _predict(args: argparse.Namespace) -> int:
     import torch
 
-    from cnnzoo.data import normalize
+    from cnnzoo.data import normalize, read_image_files
     from cnnzoo.train import load_checkpoint
 
     model, meta = load_checkpoint(args.checkpoint)
     data = meta.get("data", {})
     c, h, w = data["input_size"]
     classes = [str(x) for x in data.get("classes", range(model.num_classes))]
-    images = read_images(args.images, c, (h, w))
+    images = read_image_files(args.images, c, (h, w))
     with torch.inference_mode():
         probs = torch.softmax(model(normalize(images, data["mean"], data["std"])).float(), dim=1)
     k = min(args.top, probs.shape[1])

@@ -20,6 +20,7 @@ from cnnzoo.data.core import (
     normalize,
 )
 from cnnzoo.data.datasets import DATASETS, list_datasets, load_data, resolve_data_dir
+from cnnzoo.data.readers import read_image_files
 
 __all__ = [
     "DATASETS",
@@ -36,5 +37,6 @@ __all__ = [
     "list_datasets",
     "load_data",
     "normalize",
+    "read_image_files",
     "resolve_data_dir",
 ]

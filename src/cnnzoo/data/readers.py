@@ -27,8 +27,10 @@ import io
 import os
 import pickle
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -41,6 +43,7 @@ __all__ = [
     "read_digits",
     "read_folder",
     "read_idx",
+    "read_image_files",
     "read_mnist_family",
     "read_svhn",
 ]
@@ -520,6 +523,32 @@ def _resize_one(chw: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     x = torch.from_numpy(chw)[None].float()
     y = F.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=True)
     return y.round_().clamp_(0, 255).to(torch.uint8)[0].numpy()
+
+
+def read_image_files(paths: Sequence[str | Path], in_chans: int, size: tuple[int, int]) -> Any:
+    """Image files (anything Pillow reads: PNG, JPEG, BMP, ...) as one uint8 (N, C, H, W) tensor,
+    converted to greyscale (``in_chans`` 1) or RGB and resized to ``size`` (H, W) like
+    :func:`read_folder` does. A missing or undecodable file raises a :class:`DataError` naming
+    it."""
+    import torch
+
+    if in_chans not in (1, 3):
+        raise ValueError(f"in_chans must be 1 (greyscale) or 3 (RGB), got {in_chans}")
+    mode = "L" if in_chans == 1 else "RGB"
+    batch = []
+    for path in map(Path, paths):
+        if not path.is_file():
+            raise DataFilesMissingError(f"image {path} does not exist")
+        pixels = _decode(path, mode)
+        if pixels.ndim == 2:
+            pixels = pixels[:, :, None]
+        chw = np.ascontiguousarray(pixels.transpose(2, 0, 1))
+        if chw.shape[1:] != tuple(size):
+            chw = _resize_one(chw, tuple(size))
+        batch.append(torch.from_numpy(chw))
+    if not batch:
+        raise ValueError("no image files given")
+    return torch.stack(batch)
 
 
 def read_folder(path: Path, in_chans: int | None, image_size: tuple[int, int] | None) -> RawData:
