@@ -7,7 +7,8 @@ MaxPool2d(2) -> Dropout``, spends ~75% of a PyTorch training step in four passes
 ~12 ms). Two kernels, compiled with numba, remove those passes:
 
 * :func:`conv_relu_maxpool`, a *stem* kernel: a stride-1 convolution with few input taps
-  (``in_chans * k * k <= 75``: first layers), its bias, ReLU and a 2x2/2 max-pool in one pass
+  (``in_chans * k * k <= 75``: first layers; output channels a multiple of 8), its bias, ReLU
+  and a 2x2/2 max-pool in one pass
   that writes only the pooled map (and a 1-byte argmax for the backward pass). ReLU is applied
   after the max -- the two commute exactly, because ReLU is monotonic -- so the full-size map is
   never stored. The backward pass computes the weight and bias gradients straight from the
@@ -160,6 +161,8 @@ def _stem_supported(conv: nn.Conv2d, pool: nn.MaxPool2d) -> str | None:
         return "the convolution pads other than with explicit zeros"
     if conv.bias is None:
         return "the convolution has no bias"
+    if conv.out_channels % 8:
+        return f"{conv.out_channels} output channels are not a multiple of 8 (vector width)"
     if conv.in_channels * k[0] * k[1] > MAX_STEM_TAPS:
         return f"the convolution has {conv.in_channels * k[0] * k[1]} taps (> {MAX_STEM_TAPS})"
     if window != 2 or stride != 2:
