@@ -30,11 +30,14 @@ import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from cnnzoo.data.core import CorruptDataError, DataError, DataFilesMissingError
+
+if TYPE_CHECKING:
+    import torch
 
 __all__ = [
     "IMAGE_EXTENSIONS",
@@ -525,7 +528,9 @@ def _resize_one(chw: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return y.round_().clamp_(0, 255).to(torch.uint8)[0].numpy()
 
 
-def read_image_files(paths: Sequence[str | Path], in_chans: int, size: tuple[int, int]) -> Any:
+def read_image_files(
+    paths: Sequence[str | Path], in_chans: int, size: tuple[int, int]
+) -> torch.Tensor:
     """Image files (anything Pillow reads: PNG, JPEG, BMP, ...) as one uint8 (N, C, H, W) tensor,
     converted to greyscale (``in_chans`` 1) or RGB and resized to ``size`` (H, W) like
     :func:`read_folder` does. A missing or undecodable file raises a :class:`DataError` naming
