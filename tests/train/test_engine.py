@@ -23,7 +23,7 @@ from cnnzoo.train import (
     load_weights,
     read_metadata,
 )
-from cnnzoo.train.runs import METRIC_COLUMNS
+from cnnzoo.train.runs import METRIC_COLUMNS, RunFolder
 
 FAST = Recipe(name="test", optimizer="adam", lr=2e-3, batch_size=32, epochs=3, eval_batch_size=100)
 
@@ -198,6 +198,11 @@ def test_fused_and_plain_engines_train_the_same_model(
         assert a["val_loss"] == pytest.approx(b["val_loss"], rel=1e-3)
         assert abs(a["val_acc"] - b["val_acc"]) <= 1.0  # at most 2 of 200 images
     assert runs[True].test.loss == pytest.approx(runs[False].test.loss, rel=1e-3)
+    fused_config = RunFolder(runs[True].run_dir).read_config()
+    assert fused_config["fused_layers"] == [
+        "features.conv1 + features.act1 + features.pool1 + features.drop1 -> stem kernel"
+    ]
+    assert "fused_layers" not in RunFolder(runs[False].run_dir).read_config()
 
 
 class NaNAfter(nn.Module):

@@ -377,6 +377,15 @@ def fit(
         say(f"resuming {run.path} after epoch {state['epoch']}")
     else:
         torch.manual_seed(recipe.seed)
+    forward = evaluated = model  # what training steps and evaluations call
+    if recipe.fused and not recipe.compile:
+        forward, fusion = fuse(model, training=True)
+        evaluated, _ = fuse(model, training=False)
+        config["fused_layers"] = fusion.fused
+        for line in fusion.fused:
+            say(f"fused: {line}")
+    if recipe.compile:
+        forward = torch.compile(model)
     run.write_config(config)
     if start_epoch > recipe.epochs:
         say(f"{run.path} already completed {start_epoch - 1} epochs (recipe: {recipe.epochs})")
@@ -394,14 +403,6 @@ def fit(
         },
         "recipe": recipe.to_dict(),
     }
-    forward = evaluated = model  # what training steps and evaluations call
-    if recipe.fused and not recipe.compile:
-        forward, fusion = fuse(model, training=True)
-        evaluated, _ = fuse(model, training=False)
-        for line in fusion.fused:
-            say(f"fused: {line}")
-    if recipe.compile:
-        forward = torch.compile(model)
     stop_reason = "completed"
     started = time.perf_counter()
     title = f"{name} on {data.name}"
