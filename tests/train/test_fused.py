@@ -1,5 +1,8 @@
 """Fused kernels: the same values and gradients as PyTorch's ops, the graph rewrite, fallbacks."""
 
+import subprocess
+import sys
+
 import pytest
 import torch
 import torch.nn as nn
@@ -82,7 +85,7 @@ def test_stem_with_dropout_is_the_stem_then_dropout() -> None:
 
 def test_stem_falls_back_where_the_kernel_does_not_apply() -> None:
     torch.manual_seed(0)
-    conv, pool = nn.Conv2d(1, 4, 3), nn.MaxPool2d(2)
+    conv, pool = nn.Conv2d(1, 8, 3), nn.MaxPool2d(2)
     # A gradient w.r.t. the input (saliency maps) is not computed by the kernel: PyTorch's ops.
     x = torch.randn(2, 1, 10, 10, requires_grad=True)
     out = conv_relu_maxpool(x, conv, pool)
@@ -90,9 +93,14 @@ def test_stem_falls_back_where_the_kernel_does_not_apply() -> None:
     (grad_x,) = torch.autograd.grad(out.sum(), x)
     (ref_x,) = torch.autograd.grad(_reference(x, conv, pool).sum(), x)
     torch.testing.assert_close(grad_x, ref_x)
-    # bf16 autocast and other pooling shapes also take PyTorch's path, with its results.
+    # Under bf16 autocast the stem still runs fused, in fp32 (memory-bound; the next layers
+    # autocast as usual).
     with torch.autocast("cpu", dtype=torch.bfloat16):
-        assert conv_relu_maxpool(x.detach(), conv, pool).dtype == torch.bfloat16
+        under_autocast = conv_relu_maxpool(x.detach(), conv, pool)
+    assert under_autocast.dtype == torch.float32
+    assert "ConvReLUMaxPool" in type(under_autocast.grad_fn).__name__
+    torch.testing.assert_close(under_autocast, _reference(x.detach(), conv, pool))
+    # Other pooling shapes take PyTorch's path, with its results.
     wide = nn.MaxPool2d(3, 2)
     torch.testing.assert_close(
         conv_relu_maxpool(x.detach(), conv, wide), _reference(x.detach(), conv, wide)
@@ -197,3 +205,16 @@ def test_models_without_patterns_or_untraceable_come_back_unchanged() -> None:
     odd = DataDependent()
     same, report = fuse(odd)
     assert same is odd and "torch.fx cannot trace it" in str(report.error)
+
+
+def test_kernels_keep_the_users_torch_thread_count() -> None:
+    # In a fresh process: starting numba's thread pool must not change torch's thread count.
+    code = (
+        "import torch; torch.set_num_threads(1)\n"
+        "from cnnzoo.train.fused import dropout, _kernels\n"
+        "dropout(torch.ones(100_000), 0.5)\n"
+        "assert torch.get_num_threads() == 1, torch.get_num_threads()\n"
+        "assert _kernels().numba.get_num_threads() == 1\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr

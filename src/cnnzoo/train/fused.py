@@ -21,8 +21,8 @@ MaxPool2d(2) -> Dropout``, spends ~75% of a PyTorch training step in four passes
   probability is ``1 - p`` to within 2**-32.
 
 :func:`fuse` traces a model with ``torch.fx`` and swaps those patterns for the fused modules,
-sharing the model's parameters: train (or evaluate) the returned module, save the original. Anything
-the kernels do not cover (other dtypes, autocast, gradients w.r.t. the input, big convolutions)
+sharing the model's parameters: train (or evaluate) the returned module, save the original.
+Anything the kernels do not cover (other dtypes, gradients w.r.t. the input, big convolutions)
 falls back to the PyTorch ops at run time, so the rewrite never changes what is computed, only
 how (up to float rounding order). Without numba everything falls back.
 """
@@ -69,6 +69,12 @@ def _kernels() -> Any:
         from cnnzoo.train import _kernels as kernels
     except ImportError:
         return None
+    # Starting numba's OpenMP pool sets the process-wide OpenMP thread count to numba's own
+    # (all cores), which PyTorch reads as its intra-op thread count: start it now, and give
+    # PyTorch back the count the user chose (``torch.set_num_threads`` / ``--threads``).
+    threads = torch.get_num_threads()
+    kernels.numba.set_num_threads(kernels.numba.get_num_threads())
+    torch.set_num_threads(threads)
     return kernels
 
 
@@ -178,7 +184,9 @@ def conv_relu_maxpool(
     x: torch.Tensor, conv: nn.Conv2d, pool: nn.MaxPool2d, p: float = 0.0
 ) -> torch.Tensor:
     """``dropout(pool(relu(conv(x))), p)``, fused when the stem kernel applies (see the module
-    docstring); ``p = 0`` for no dropout. The dropout mask is :func:`dropout`'s."""
+    docstring); ``p = 0`` for no dropout. The dropout mask is :func:`dropout`'s. Under bf16
+    autocast the fused stem still computes in fp32 (it is memory-bound; the layers after it
+    autocast as usual)."""
     if not 0.0 <= p <= 1.0:
         raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
     if (
@@ -186,7 +194,6 @@ def conv_relu_maxpool(
         or p == 1.0
         or x.dim() != 4
         or x.requires_grad
-        or torch.is_autocast_enabled("cpu")
         or not _plain_float32(x, conv.weight)
         or _stem_supported(conv, pool) is not None
     ):
