@@ -108,6 +108,10 @@ def test_stem_falls_back_where_the_kernel_does_not_apply() -> None:
     # Too small an input still gets PyTorch's own error.
     with pytest.raises(RuntimeError):
         conv_relu_maxpool(torch.randn(1, 1, 3, 3), conv, pool)
+    # ... also when the convolution pads (the input must not be padded twice on the way).
+    padded = nn.Conv2d(1, 8, 3, padding=1)
+    with pytest.raises(RuntimeError):
+        conv_relu_maxpool(torch.randn(1, 1, 1, 1), padded, pool)
 
 
 def test_dropout_keeps_one_minus_p_scaled_and_masks_the_gradient() -> None:

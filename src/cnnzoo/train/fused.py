@@ -96,6 +96,11 @@ def _plain_float32(*tensors: torch.Tensor) -> bool:
 # -- fused conv + bias + ReLU + max-pool -------------------------------------------------------
 
 
+def _check_probability(p: float) -> None:
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
+
+
 def _dropout_args(p: float) -> tuple[int, int, float]:
     """``(seed, threshold, scale)`` for the kernels: a fresh seed from PyTorch's default
     generator, and ``threshold = 0`` when nothing is dropped."""
@@ -187,8 +192,8 @@ def conv_relu_maxpool(
     docstring); ``p = 0`` for no dropout. The dropout mask is :func:`dropout`'s. Under bf16
     autocast the fused stem still computes in fp32 (it is memory-bound; the layers after it
     autocast as usual)."""
-    if not 0.0 <= p <= 1.0:
-        raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
+    _check_probability(p)
+    pad_h, pad_w = conv.padding if not isinstance(conv.padding, str) else (0, 0)
     if (
         _kernels() is None
         or p == 1.0
@@ -196,13 +201,12 @@ def conv_relu_maxpool(
         or x.requires_grad
         or not _plain_float32(x, conv.weight)
         or _stem_supported(conv, pool) is not None
+        # Too small for one pooled output: PyTorch's ops raise their usual size error.
+        or min(x.shape[2] + 2 * pad_h, x.shape[3] + 2 * pad_w) - conv.kernel_size[0] + 1 < 2
     ):
         return dropout(pool(F.relu(conv(x))), p, training=p > 0)
-    if conv.padding != (0, 0):
-        pad_h, pad_w = conv.padding
+    if pad_h or pad_w:
         x = F.pad(x, (pad_w, pad_w, pad_h, pad_h))
-    if min(x.shape[2], x.shape[3]) - conv.kernel_size[0] + 1 < 2:
-        return pool(F.relu(conv(x)))  # let PyTorch raise its usual size error
     return _ConvReLUMaxPool.apply(x, conv.weight, conv.bias, p)
 
 
@@ -251,8 +255,7 @@ class _Dropout(torch.autograd.Function):
 
 def dropout(x: torch.Tensor, p: float = 0.5, training: bool = True) -> torch.Tensor:
     """``F.dropout`` with a counter-based mask (see the module docstring); same distribution."""
-    if not 0.0 <= p <= 1.0:
-        raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
+    _check_probability(p)
     if not training or p == 0.0:
         return x
     if p == 1.0 or _kernels() is None or not _plain_float32(x):
