@@ -8,16 +8,16 @@ MaxPool2d(2) -> Dropout``, spends ~75% of a PyTorch training step in four passes
 
 * :func:`conv_relu_maxpool`, a *stem* kernel: a stride-1 convolution with few input taps
   (``in_chans * k * k <= 75``: first layers; output channels a multiple of 8), its bias, ReLU
-  and a 2x2/2 max-pool in one pass
-  that writes only the pooled map (and a 1-byte argmax for the backward pass). ReLU is applied
-  after the max -- the two commute exactly, because ReLU is monotonic -- so the full-size map is
-  never stored. The backward pass computes the weight and bias gradients straight from the
-  input; ``grad_input`` is not computed, so an input that needs a gradient (saliency maps, any
-  layer but the first) takes the ordinary PyTorch path.
-* :func:`dropout`, a counter-based dropout (folded into the stem kernel when it follows one): each element's keep/drop decision is a SplitMix64
-  hash of ``(seed, index)``, so the mask is never stored (the backward pass recomputes it), costs
-  one pass, runs on every core, and is reproducible -- the seed is drawn from PyTorch's default
-  generator, so ``torch.manual_seed`` and the engine's saved random states govern it. The keep
+  and a 2x2/2 max-pool in one pass that writes only the pooled map (and a 1-byte argmax for the
+  backward pass). ReLU is applied after the max -- the two commute exactly, because ReLU is
+  monotonic -- so the full-size map is never stored. The backward pass computes the weight and
+  bias gradients straight from the input; ``grad_input`` is not computed, so an input that needs
+  a gradient (saliency maps, any layer but the first) takes the ordinary PyTorch path.
+* :func:`dropout`, a counter-based dropout (folded into the stem kernel when it follows one):
+  each element's keep/drop decision is a SplitMix64 hash of ``(seed, index)``, so the mask is
+  never stored (the backward pass recomputes it), costs one pass, runs on every core, and is
+  reproducible -- the seed is drawn from PyTorch's default generator, so ``torch.manual_seed``
+  and the engine's saved random states govern it. The keep
   probability is ``1 - p`` to within 2**-32.
 
 :func:`fuse` traces a model with ``torch.fx`` and swaps those patterns for the fused modules,
@@ -40,6 +40,7 @@ import torch
 import torch.fx
 import torch.nn as nn
 import torch.nn.functional as F
+from torch.nn.modules.utils import _pair
 
 __all__ = [
     "FusedConvReLUMaxPool",
@@ -162,10 +163,6 @@ class _ConvReLUMaxPool(torch.autograd.Function):
 def _stem_supported(conv: nn.Conv2d, pool: nn.MaxPool2d) -> str | None:
     """Why ``conv -> ReLU -> pool`` cannot use the stem kernel, or ``None`` if it can."""
     k = conv.kernel_size
-    window, stride = pool.kernel_size, pool.stride
-    window = window if isinstance(window, int) else window[0] if window[0] == window[1] else None
-    stride = window if stride is None else stride
-    stride = stride if isinstance(stride, int) else stride[0] if stride[0] == stride[1] else None
     if k[0] != k[1] or conv.stride != (1, 1) or conv.dilation != (1, 1) or conv.groups != 1:
         return "the convolution is not a square, stride-1, undilated, ungrouped one"
     if conv.padding_mode != "zeros" or isinstance(conv.padding, str):
@@ -176,9 +173,10 @@ def _stem_supported(conv: nn.Conv2d, pool: nn.MaxPool2d) -> str | None:
         return f"{conv.out_channels} output channels are not a multiple of 8 (vector width)"
     if conv.in_channels * k[0] * k[1] > MAX_STEM_TAPS:
         return f"the convolution has {conv.in_channels * k[0] * k[1]} taps (> {MAX_STEM_TAPS})"
-    if window != 2 or stride != 2:
+    # nn.MaxPool2d keeps ints or pairs as given, and its stride defaults to the window.
+    if _pair(pool.kernel_size) != (2, 2) or _pair(pool.stride) != (2, 2):
         return "the pooling is not 2x2 with stride 2"
-    if pool.padding not in (0, (0, 0)) or pool.dilation not in (1, (1, 1)):
+    if _pair(pool.padding) != (0, 0) or _pair(pool.dilation) != (1, 1):
         return "the pooling is padded or dilated"
     if pool.ceil_mode or pool.return_indices:
         return "the pooling uses ceil_mode or returns indices"
@@ -297,8 +295,7 @@ class FusionReport:
 
 def _is_relu(node: torch.fx.Node, modules: dict[str, nn.Module]) -> bool:
     if node.op == "call_module":
-        module = modules[str(node.target)]
-        return type(module) is nn.ReLU
+        return _module(node, modules, nn.ReLU) is not None
     if node.op == "call_function" and node.target in (F.relu, torch.relu):
         return not node.kwargs.get("inplace", False) and len(node.args) == 1
     return node.op == "call_method" and node.target == "relu"
@@ -386,7 +383,7 @@ def fuse(model: nn.Module, training: bool = True) -> tuple[nn.Module, FusionRepo
         drop = _module(node, modules, nn.Dropout)
         if drop is None or drop.inplace or drop.p == 0.0:
             continue
-        name = f"fused_dropout_{sum('dropout' in line for line in report.fused)}"
+        name = f"fused_dropout_{len(report.fused)}"
         graph_module.add_submodule(name, FusedDropout(drop.p))
         report.fused.append(f"{node.target} -> counter-based dropout")
         node.target = name
