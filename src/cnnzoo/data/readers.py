@@ -481,6 +481,17 @@ def _decode(path: Path, mode: str) -> np.ndarray:
         ) from exc
 
 
+def _read_chw(path: Path, mode: str, resize_to: tuple[int, int] | None) -> np.ndarray:
+    """One image file as a uint8 (C, H, W) array, resized to ``resize_to`` when given."""
+    pixels = _decode(path, mode)
+    if pixels.ndim == 2:
+        pixels = pixels[:, :, None]
+    chw = np.ascontiguousarray(pixels.transpose(2, 0, 1))
+    if resize_to is not None and chw.shape[1:] != resize_to:
+        chw = _resize_one(chw, resize_to)
+    return chw
+
+
 def _read_class_tree(
     folder: Path,
     classes: list[str],
@@ -497,13 +508,7 @@ def _read_class_tree(
                 f"classes: {', '.join(classes)})"
             )
         for path in _image_files(class_dir):
-            pixels = _decode(path, mode)
-            if pixels.ndim == 2:
-                pixels = pixels[:, :, None]
-            chw = np.ascontiguousarray(pixels.transpose(2, 0, 1))
-            if resize_to is not None and chw.shape[1:] != resize_to:
-                chw = _resize_one(chw, resize_to)
-            images.append(chw)
+            images.append(_read_chw(path, mode, resize_to))
             labels.append(index[class_dir.name])
     if not images:
         raise DataError(
@@ -544,13 +549,7 @@ def read_image_files(
     for path in map(Path, paths):
         if not path.is_file():
             raise DataFilesMissingError(f"image {path} does not exist")
-        pixels = _decode(path, mode)
-        if pixels.ndim == 2:
-            pixels = pixels[:, :, None]
-        chw = np.ascontiguousarray(pixels.transpose(2, 0, 1))
-        if chw.shape[1:] != tuple(size):
-            chw = _resize_one(chw, tuple(size))
-        batch.append(torch.from_numpy(chw))
+        batch.append(torch.from_numpy(_read_chw(path, mode, tuple(size))))
     if not batch:
         raise ValueError("no image files given")
     return torch.stack(batch)
