@@ -37,12 +37,11 @@ def main() -> int:
         torch.set_num_threads(args.threads)
     results: dict[str, list[float]] = {engine: [] for engine in args.engines}
     print(f"{'engine':<8} {'seed':>4} {'test top-1':>11} {'s/epoch':>8}")
-    for engine in args.engines:
-        for seed in args.seeds:
-            recipe = load_recipe("fashion-cnn").override(
-                seed=seed, epochs=args.epochs, fused=engine == "fused"
-            )
-            data = load_data_for("fashion_cnn", recipe, args.data_dir)
+    for seed in args.seeds:
+        base = load_recipe("fashion-cnn").override(seed=seed, epochs=args.epochs)
+        data = load_data_for("fashion_cnn", base, args.data_dir)  # the split depends on the seed
+        for engine in args.engines:
+            recipe = base.override(fused=engine == "fused")
             model = build_model("fashion_cnn", data, recipe)
             with tempfile.TemporaryDirectory() as run_dir:
                 result = fit(model, data, recipe, Path(run_dir) / "run")
