@@ -3,11 +3,11 @@
 
 Speed on a CPU comes from keeping the data as in-memory uint8 tensors, gathering and normalising
 whole batches with single tensor ops (``cnnzoo.data.iterate_batches`` / ``normalize``), doing no
-per-sample Python work, fused optimizer updates, fused numba kernels for the memory-bound
-layers of small CNNs (:mod:`cnnzoo.train.fused`), evaluating under ``torch.inference_mode()``,
-and optional bf16 autocast, ``channels_last`` and ``torch.compile``. Reproducibility comes from seeding everything
-from ``recipe.seed`` and saving every random state with each epoch: a resumed run repeats an
-uninterrupted one bit for bit.
+per-sample Python work, fused optimizer updates, fused numba kernels for the memory-bound layers
+of small CNNs (:mod:`cnnzoo.train.fused`), evaluating under ``torch.inference_mode()``, and
+optional bf16 autocast, ``channels_last`` and ``torch.compile``. Reproducibility comes from
+seeding everything from ``recipe.seed`` and saving every random state with each epoch: a resumed
+run repeats an uninterrupted one bit for bit.
 """
 
 from __future__ import annotations
