@@ -68,6 +68,12 @@ class ModelCard:
     dataset: str = "ImageNet"
     notes: str = ""
     tags: tuple[str, ...] = field(default_factory=tuple)
+    torchvision: str | None = None
+    """The torchvision builder of this variant's twin: the same tensors in the same order and
+    shapes, computing the same function (so its weights load one-to-one), or ``None``."""
+    task: str = "classify"
+    """What the model does: "classify" (images -> logits; the model contract applies), or
+    "lm", "caption", "gan" for the sequence and generative families."""
 
     @property
     def year(self) -> int:
@@ -89,6 +95,8 @@ class ModelCard:
             "dataset": self.dataset,
             "notes": self.notes,
             "tags": list(self.tags),
+            "torchvision": self.torchvision,
+            "task": self.task,
         }
 
 

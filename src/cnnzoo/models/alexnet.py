@@ -243,6 +243,7 @@ def alexnet_2tower(**kwargs) -> AlexNet:
     notes="torchvision's AlexNet (from 'One weird trick', Krizhevsky 2014): 64/192/384/256/256 "
     "maps, conv1 padding 2, no LRN, AdaptiveAvgPool2d(6) so any input >= 63x63 works, "
     "dropout before FC6/FC7, PyTorch default init. Parameter count equals torchvision's.",
+    torchvision="alexnet",
 )
 def alexnet_tv(**kwargs) -> AlexNet:
     kwargs.setdefault("image_size", 224)

@@ -238,6 +238,7 @@ def cifar_densenet(
     "2.83 'GFLOPS' (multiply-adds), 74.434% top-1.",
     notes="k=32, blocks 6/12/24/16; torchvision's densenet121 layer for layer. top1 is the "
     "paper's.",
+    torchvision="densenet121",
 )
 def densenet121(**kwargs) -> DenseNet:
     return DenseNet(growth_rate=32, block_config=(6, 12, 24, 16), **kwargs)
@@ -252,6 +253,7 @@ def densenet121(**kwargs) -> DenseNet:
     reported="Paper Table 3: 23.80% top-1 error (single crop); torchvision: 14,149,480 params, "
     "3.36 'GFLOPS', 75.600% top-1.",
     notes="k=32, blocks 6/12/32/32; torchvision's densenet169. top1 is the paper's.",
+    torchvision="densenet169",
 )
 def densenet169(**kwargs) -> DenseNet:
     return DenseNet(growth_rate=32, block_config=(6, 12, 32, 32), **kwargs)
@@ -266,6 +268,7 @@ def densenet169(**kwargs) -> DenseNet:
     reported="Paper Table 3: 22.58% top-1 error (single crop); torchvision: 20,013,928 params, "
     "4.29 'GFLOPS', 76.896% top-1.",
     notes="k=32, blocks 6/12/48/32; torchvision's densenet201. top1 is the paper's.",
+    torchvision="densenet201",
 )
 def densenet201(**kwargs) -> DenseNet:
     return DenseNet(growth_rate=32, block_config=(6, 12, 48, 32), **kwargs)
@@ -281,6 +284,7 @@ def densenet201(**kwargs) -> DenseNet:
     "28,681,000 params, 7.73 'GFLOPS', 77.138% top-1.",
     notes="k=48, 96 stem channels, blocks 6/12/36/24; torchvision's densenet161. top1 is "
     "torchvision's.",
+    torchvision="densenet161",
 )
 def densenet161(**kwargs) -> DenseNet:
     return DenseNet(growth_rate=48, block_config=(6, 12, 36, 24), stem_channels=96, **kwargs)

@@ -325,6 +325,7 @@ def googlenet(**kwargs) -> GoogLeNet:
     "convolution, no LRN, a 3x3 where the paper has a 5x5, last max pool 2x2, dropout 0.2, "
     "adaptive 4x4 pool in the auxiliary heads. Pass aux_logits=False for the 6,624,904-parameter "
     "inference model.",
+    torchvision="googlenet",
 )
 def googlenet_tv(**kwargs) -> GoogLeNet:
     kwargs = {

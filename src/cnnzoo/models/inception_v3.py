@@ -302,6 +302,7 @@ class InceptionV3(nn.Module):
     notes="Counts include the auxiliary head (aux_logits=True); without it 23,834,568 params, "
     "the 'less than 25 million' of the paper. MACs are for inference (eval mode). The 35x35 "
     "modules keep a 5x5 branch as in the released TensorFlow model and torchvision.",
+    torchvision="inception_v3",
 )
 def inception_v3(**kwargs) -> InceptionV3:
     return InceptionV3(**kwargs)

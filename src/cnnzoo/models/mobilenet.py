@@ -348,6 +348,7 @@ for _alpha_name in _ALPHAS:
     "params, 0.30 'GFLOPS' (multiply-adds), 71.878% top-1.",
     notes="Width 1.0; torchvision's mobilenet_v2 layer for layer (dropout 0.2 before the FC). "
     "top1 is the paper's.",
+    torchvision="mobilenet_v2",
 )
 def mobilenet_v2(**kwargs) -> MobileNetV2:
     return MobileNetV2(width_mult=1.0, **kwargs)

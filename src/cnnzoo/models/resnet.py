@@ -676,6 +676,7 @@ def _preact_cifar(depth: int, block: Literal["basic", "bottleneck"], **kwargs) -
     "torchvision resnet18: 11,689,512 params, 1.81 GFLOPS (MACs), 69.758% top-1 (single crop).",
     notes="Basic blocks: the stride sits on the first 3x3 convolution in the paper and in "
     "torchvision alike, so there is no v1.5 twin. Projection shortcuts (option B).",
+    torchvision="resnet18",
 )
 def resnet18(**kwargs) -> ResNet:
     return _imagenet("basic", (2, 2, 2, 2), **kwargs)
@@ -690,6 +691,7 @@ def resnet18(**kwargs) -> ResNet:
     reported="Paper Table 1: 3.6 x 10^9 FLOPs (= mult-adds); Table 3: 24.52% top-1 error (10-crop, "
     "option B). torchvision resnet34: 21,797,672 params, 3.66 GFLOPS (MACs), 73.314% top-1.",
     notes="Basic blocks; identical to torchvision's resnet34. Projection shortcuts (option B).",
+    torchvision="resnet34",
 )
 def resnet34(**kwargs) -> ResNet:
     return _imagenet("basic", (3, 4, 6, 3), **kwargs)
@@ -721,6 +723,7 @@ def resnet50(**kwargs) -> ResNet:
     "76.130% top-1 single crop. Paper (stride on the 1x1): 3.8 x 10^9 FLOPs.",
     notes="ResNet v1.5 (fb.resnet.torch, torchvision, NVIDIA): the stride-2 downsampling is on the "
     "3x3 convolution. Same parameters as resnet50, 231M more MACs at 224x224.",
+    torchvision="resnet50",
 )
 def resnet50_v1_5(**kwargs) -> ResNet:
     return _imagenet("bottleneck", (3, 4, 6, 3), stride_on="3x3", **kwargs)
@@ -749,6 +752,7 @@ def resnet101(**kwargs) -> ResNet:
     reported="torchvision resnet101 (IMAGENET1K_V1): 44,549,160 params, 7.80 GFLOPS (MACs), "
     "77.374% top-1 single crop.",
     notes="ResNet v1.5: stride on the 3x3 convolution, as torchvision. Same parameters as resnet101.",
+    torchvision="resnet101",
 )
 def resnet101_v1_5(**kwargs) -> ResNet:
     return _imagenet("bottleneck", (3, 4, 23, 3), stride_on="3x3", **kwargs)
@@ -777,6 +781,7 @@ def resnet152(**kwargs) -> ResNet:
     reported="torchvision resnet152 (IMAGENET1K_V1): 60,192,808 params, 11.51 GFLOPS (MACs), "
     "78.312% top-1 single crop.",
     notes="ResNet v1.5: stride on the 3x3 convolution, as torchvision. Same parameters as resnet152.",
+    torchvision="resnet152",
 )
 def resnet152_v1_5(**kwargs) -> ResNet:
     return _imagenet("bottleneck", (3, 8, 36, 3), stride_on="3x3", **kwargs)

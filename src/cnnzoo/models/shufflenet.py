@@ -456,6 +456,7 @@ def shufflenet_v1_g4_0_5x(**kwargs) -> ShuffleNetV1:
     reported="Paper Table 5: 41M FLOPs (multiply-adds), 1.4M weights; Table 8: 39.7% top-1 error; "
     "(Appendix Table); torchvision: 1,366,792 params, 0.04 'GFLOPS', 60.552% top-1.",
     notes="torchvision's shufflenet_v2_x0_5 layer for layer; top1 is the paper's (100 - error).",
+    torchvision="shufflenet_v2_x0_5",
 )
 def shufflenet_v2_x0_5(**kwargs) -> ShuffleNetV2:
     return ShuffleNetV2(scale=0.5, **kwargs)
@@ -470,6 +471,7 @@ def shufflenet_v2_x0_5(**kwargs) -> ShuffleNetV2:
     reported="Paper Table 5: 146M FLOPs (multiply-adds), 2.3M weights; Table 8: 30.6% top-1 error; "
     "torchvision: 2,278,604 params, 0.14 'GFLOPS', 69.362% top-1.",
     notes="torchvision's shufflenet_v2_x1_0 layer for layer; top1 is the paper's (100 - error).",
+    torchvision="shufflenet_v2_x1_0",
 )
 def shufflenet_v2_x1_0(**kwargs) -> ShuffleNetV2:
     return ShuffleNetV2(scale=1.0, **kwargs)
@@ -484,6 +486,7 @@ def shufflenet_v2_x1_0(**kwargs) -> ShuffleNetV2:
     reported="Paper Table 5: 299M FLOPs (multiply-adds), 3.5M weights; Table 8: 27.4% top-1 error; "
     "torchvision: 3,503,624 params, 0.30 'GFLOPS', 72.996% top-1.",
     notes="torchvision's shufflenet_v2_x1_5 layer for layer; top1 is the paper's (100 - error).",
+    torchvision="shufflenet_v2_x1_5",
 )
 def shufflenet_v2_x1_5(**kwargs) -> ShuffleNetV2:
     return ShuffleNetV2(scale=1.5, **kwargs)
@@ -498,6 +501,7 @@ def shufflenet_v2_x1_5(**kwargs) -> ShuffleNetV2:
     reported="Paper Table 5: 591M FLOPs (multiply-adds), 7.4M weights; Table 8: 25.1% top-1 error; "
     "torchvision: 7,393,996 params, 0.58 'GFLOPS', 76.230% top-1.",
     notes="torchvision's shufflenet_v2_x2_0 layer for layer; top1 is the paper's (100 - error).",
+    torchvision="shufflenet_v2_x2_0",
 )
 def shufflenet_v2_x2_0(**kwargs) -> ShuffleNetV2:
     return ShuffleNetV2(scale=2.0, **kwargs)

@@ -191,6 +191,7 @@ class SqueezeNet(nn.Module):
     "top-1 / 80.3% top-5; torchvision: 1,248,424 params, 0.82 'GFLOPS' (multiply-adds), "
     "58.092% top-1.",
     notes="The paper's architecture; max-pools after conv1, fire4 and fire8 (ceil mode).",
+    torchvision="squeezenet1_0",
 )
 def squeezenet1_0(**kwargs) -> SqueezeNet:
     return SqueezeNet(version="1_0", **kwargs)
@@ -220,6 +221,7 @@ def squeezenet1_0_bypass(**kwargs) -> SqueezeNet:
     "accuracy; torchvision: 1,235,496 params, 0.35 'GFLOPS' (multiply-adds), 58.178% top-1.",
     notes="The authors' 1.1 revision (not in the paper): conv1 64@3x3/2, max-pools after conv1, "
     "fire3 and fire5.",
+    torchvision="squeezenet1_1",
 )
 def squeezenet1_1(**kwargs) -> SqueezeNet:
     return SqueezeNet(version="1_1", **kwargs)

@@ -196,6 +196,7 @@ _PAPER_ERR = "Paper Table 3 (single scale, train/test 256): {0} top-1 / {1} top-
     + ". "
     + _tv("vgg11", "132,863,336", 69.02),
     notes="Configuration A. Adaptive 7x7 average pool before FC (identity at 224).",
+    torchvision="vgg11",
 )
 def vgg11(**kwargs) -> VGG:
     return _vgg("A", **kwargs)
@@ -226,6 +227,7 @@ def vgg11_lrn(**kwargs) -> VGG:
     + ". "
     + _tv("vgg13", "133,047,848", 69.928),
     notes="Configuration B.",
+    torchvision="vgg13",
 )
 def vgg13(**kwargs) -> VGG:
     return _vgg("B", **kwargs)
@@ -258,6 +260,7 @@ def vgg16_c(**kwargs) -> VGG:
     + "; torchvision lists 15.47 'GFLOPS' (counted as MACs).",
     notes="Configuration D. Course table total 138,423,208 is 65,664 too high: see "
     "docs/zoo-plain.md.",
+    torchvision="vgg16",
 )
 def vgg16(**kwargs) -> VGG:
     return _vgg("D", **kwargs)
@@ -274,6 +277,7 @@ def vgg16(**kwargs) -> VGG:
     + ". "
     + _tv("vgg19", "143,667,240", 72.376),
     notes="Configuration E.",
+    torchvision="vgg19",
 )
 def vgg19(**kwargs) -> VGG:
     return _vgg("E", **kwargs)
@@ -287,6 +291,7 @@ def vgg19(**kwargs) -> VGG:
     top1=70.37,
     reported=_tv("vgg11_bn", "132,868,840", 70.37),
     notes="Configuration A + batch norm after each convolution (torchvision's variant).",
+    torchvision="vgg11_bn",
 )
 def vgg11_bn(**kwargs) -> VGG:
     return _vgg("A", batch_norm=True, **kwargs)
@@ -300,6 +305,7 @@ def vgg11_bn(**kwargs) -> VGG:
     top1=71.586,
     reported=_tv("vgg13_bn", "133,053,736", 71.586),
     notes="Configuration B + batch norm after each convolution (torchvision's variant).",
+    torchvision="vgg13_bn",
 )
 def vgg13_bn(**kwargs) -> VGG:
     return _vgg("B", batch_norm=True, **kwargs)
@@ -325,6 +331,7 @@ def vgg16_c_bn(**kwargs) -> VGG:
     top1=73.36,
     reported=_tv("vgg16_bn", "138,365,992", 73.36),
     notes="Configuration D + batch norm after each convolution (torchvision's variant).",
+    torchvision="vgg16_bn",
 )
 def vgg16_bn(**kwargs) -> VGG:
     return _vgg("D", batch_norm=True, **kwargs)
@@ -338,6 +345,7 @@ def vgg16_bn(**kwargs) -> VGG:
     top1=74.218,
     reported=_tv("vgg19_bn", "143,678,248", 74.218),
     notes="Configuration E + batch norm after each convolution (torchvision's variant).",
+    torchvision="vgg19_bn",
 )
 def vgg19_bn(**kwargs) -> VGG:
     return _vgg("E", batch_norm=True, **kwargs)
