@@ -27,7 +27,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from cnnzoo.layers import new_linear_head
+from cnnzoo.models._base import Classifier
 from cnnzoo.registry import Paper, register_model
 
 __all__ = ["DenseBlock", "DenseLayer", "DenseNet", "Transition"]
@@ -112,7 +112,7 @@ class Transition(nn.Sequential):
         self.pool = nn.AvgPool2d(2, stride=2)
 
 
-class DenseNet(nn.Module):
+class DenseNet(Classifier):
     """DenseNet: ``stem``, ``block1``, ``transition1``, ..., ``blockN``, ``norm``, ``act``, global
     average pool, ``classifier`` (FC).
 
@@ -133,11 +133,9 @@ class DenseNet(nn.Module):
         num_classes: int = 1000,
         in_chans: int = 3,
     ) -> None:
-        super().__init__()
+        super().__init__(num_classes, in_chans)
         if not 0.0 < compression <= 1.0:
             raise ValueError(f"compression (theta) must be in (0, 1], got {compression}")
-        self.num_classes = num_classes
-        self.in_chans = in_chans
         self.growth_rate = growth_rate
         if stem_channels is None:
             stem_channels = 2 * growth_rate if bn_size else 16
@@ -194,16 +192,8 @@ class DenseNet(nn.Module):
                 x = getattr(self, f"transition{index}")(x)
         return self.act(self.norm(x))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.classifier(self.flatten(self.global_pool(self.forward_features(x))))
-
-    def get_classifier(self) -> nn.Module:
-        return self.classifier
-
-    def reset_classifier(self, num_classes: int) -> None:
-        self.num_classes = num_classes
-        old = self.classifier
-        self.classifier = new_linear_head(old, num_classes)
+    def forward_head(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.flatten(self.global_pool(x)))
 
 
 def cifar_densenet(

@@ -47,7 +47,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from cnnzoo.layers import ConvNormAct, DropPath, new_linear_head
+from cnnzoo.layers import ConvNormAct, DropPath
+from cnnzoo.models._base import Classifier
 from cnnzoo.registry import Paper, register_model
 
 __all__ = [
@@ -331,7 +332,7 @@ _POST_BLOCKS: dict[str, type[nn.Module]] = {
 }
 
 
-class ResNet(nn.Module):
+class ResNet(Classifier):
     """A post-activation ResNet: stem, stages of residual blocks, global pooling, linear head.
 
     ``stem="imagenet"``: 7x7/2 conv-BN-ReLU + 3x3/2 max pooling. ``stem="cifar"``: one 3x3
@@ -356,14 +357,12 @@ class ResNet(nn.Module):
         num_classes: int = 1000,
         in_chans: int = 3,
     ) -> None:
-        super().__init__()
+        super().__init__(num_classes, in_chans)
         if block not in _POST_BLOCKS:
             raise ValueError(f"block must be one of {', '.join(_POST_BLOCKS)}, got {block!r}")
         if len(layers) != len(widths):
             raise ValueError(f"layers {tuple(layers)} and widths {tuple(widths)} differ in length")
         block_cls = _POST_BLOCKS[block]
-        self.num_classes = num_classes
-        self.in_chans = in_chans
 
         if stem == "imagenet":
             self.stem = ConvNormAct(in_chans, stem_width, 7, stride=2, padding=3)
@@ -425,16 +424,8 @@ class ResNet(nn.Module):
             x = stage(x)
         return x
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.classifier(self.flatten(self.global_pool(self.forward_features(x))))
-
-    def get_classifier(self) -> nn.Module:
-        return self.classifier
-
-    def reset_classifier(self, num_classes: int) -> None:
-        self.num_classes = num_classes
-        old = self.classifier
-        self.classifier = new_linear_head(old, num_classes)
+    def forward_head(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.flatten(self.global_pool(x)))
 
 
 def _init_weights(model: nn.Module) -> None:
@@ -546,7 +537,7 @@ _PRE_BLOCKS: dict[str, type[nn.Module]] = {
 }
 
 
-class PreActResNet(nn.Module):
+class PreActResNet(Classifier):
     """A pre-activation ResNet for 32x32 inputs (He et al. 2016; also Wide ResNet).
 
     A bare 3x3 conv stem (the first unit normalises its input), three stages, then the final
@@ -568,14 +559,12 @@ class PreActResNet(nn.Module):
         num_classes: int = 10,
         in_chans: int = 3,
     ) -> None:
-        super().__init__()
+        super().__init__(num_classes, in_chans)
         if block not in _PRE_BLOCKS:
             raise ValueError(f"block must be one of {', '.join(_PRE_BLOCKS)}, got {block!r}")
         if len(layers) != len(widths):
             raise ValueError(f"layers {tuple(layers)} and widths {tuple(widths)} differ in length")
         block_cls = _PRE_BLOCKS[block]
-        self.num_classes = num_classes
-        self.in_chans = in_chans
         self.stem = nn.Conv2d(in_chans, stem_width, 3, padding=1, bias=False)
         self.feature_info = [{"module": "stem", "num_chs": stem_width, "reduction": 1}]
 
@@ -626,16 +615,8 @@ class PreActResNet(nn.Module):
             x = stage(x)
         return self.final_act(self.final_bn(x))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.classifier(self.flatten(self.global_pool(self.forward_features(x))))
-
-    def get_classifier(self) -> nn.Module:
-        return self.classifier
-
-    def reset_classifier(self, num_classes: int) -> None:
-        self.num_classes = num_classes
-        old = self.classifier
-        self.classifier = new_linear_head(old, num_classes)
+    def forward_head(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.flatten(self.global_pool(x)))
 
 
 # -- builders ---------------------------------------------------------------------------------

@@ -34,7 +34,8 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from cnnzoo.layers import ConvNormAct, channel_shuffle, new_linear_head
+from cnnzoo.layers import ConvNormAct, channel_shuffle
+from cnnzoo.models._base import Classifier
 from cnnzoo.registry import Paper, register_model
 
 __all__ = ["ShuffleNetV1", "ShuffleNetV2", "ShuffleUnitV1", "ShuffleUnitV2"]
@@ -123,7 +124,7 @@ class ShuffleUnitV1(nn.Module):
         return self.act(out)
 
 
-class ShuffleNetV1(nn.Module):
+class ShuffleNetV1(Classifier):
     """ShuffleNet v1: ``stem``, ``pool``, ``stage2`` ... ``stage4`` (units ``unit1``...),
     global average pool, ``classifier`` (FC). Stage names follow the paper's Table 1."""
 
@@ -134,9 +135,7 @@ class ShuffleNetV1(nn.Module):
         num_classes: int = 1000,
         in_chans: int = 3,
     ) -> None:
-        super().__init__()
-        self.num_classes = num_classes
-        self.in_chans = in_chans
+        super().__init__(num_classes, in_chans)
         self.groups = groups
         self.scale = scale
         stem, widths = v1_widths(groups, scale)
@@ -175,16 +174,8 @@ class ShuffleNetV1(nn.Module):
         x = self.pool(self.stem(x))
         return self.stage4(self.stage3(self.stage2(x)))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.classifier(self.flatten(self.global_pool(self.forward_features(x))))
-
-    def get_classifier(self) -> nn.Module:
-        return self.classifier
-
-    def reset_classifier(self, num_classes: int) -> None:
-        self.num_classes = num_classes
-        old = self.classifier
-        self.classifier = new_linear_head(old, num_classes)
+    def forward_head(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.flatten(self.global_pool(x)))
 
 
 class ShuffleUnitV2(nn.Module):
@@ -242,16 +233,14 @@ V2_WIDTHS = {
 }
 
 
-class ShuffleNetV2(nn.Module):
+class ShuffleNetV2(Classifier):
     """ShuffleNet v2: ``stem``, ``pool``, ``stage2`` ... ``stage4``, ``conv5``, global average
     pool, ``classifier`` (FC)."""
 
     def __init__(self, scale: float = 1.0, num_classes: int = 1000, in_chans: int = 3) -> None:
-        super().__init__()
+        super().__init__(num_classes, in_chans)
         if scale not in V2_WIDTHS:
             raise ValueError(f"ShuffleNet v2 scales are {sorted(V2_WIDTHS)}, got {scale}")
-        self.num_classes = num_classes
-        self.in_chans = in_chans
         self.scale = scale
         *widths, last = V2_WIDTHS[scale]
         stem = 24
@@ -281,16 +270,8 @@ class ShuffleNetV2(nn.Module):
         x = self.pool(self.stem(x))
         return self.conv5(self.stage4(self.stage3(self.stage2(x))))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.classifier(self.flatten(self.global_pool(self.forward_features(x))))
-
-    def get_classifier(self) -> nn.Module:
-        return self.classifier
-
-    def reset_classifier(self, num_classes: int) -> None:
-        self.num_classes = num_classes
-        old = self.classifier
-        self.classifier = new_linear_head(old, num_classes)
+    def forward_head(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.flatten(self.global_pool(x)))
 
 
 # -- ShuffleNet v1 ---------------------------------------------------------------------------

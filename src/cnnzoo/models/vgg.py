@@ -42,7 +42,8 @@ from itertools import pairwise
 import torch
 import torch.nn as nn
 
-from cnnzoo.layers import LRN, new_linear_head
+from cnnzoo.layers import LRN
+from cnnzoo.models._base import Classifier
 from cnnzoo.registry import Paper, register_model
 
 __all__ = ["VGG", "VGG_CONFIGS"]
@@ -79,7 +80,7 @@ VGG_CONFIGS: dict[str, tuple[Stage, ...]] = {
 }
 
 
-class VGG(nn.Module):
+class VGG(Classifier):
     """``features.stage{i}.conv{j}`` / ``bn{j}`` / ``act{j}`` / ``pool``, then the classifier
     ``classifier.fc1`` ... (``fc3`` for ImageNet, ``fc2`` for the CIFAR head).
 
@@ -99,13 +100,10 @@ class VGG(nn.Module):
         hidden: int | None = None,
         drop_rate: float = 0.5,
     ) -> None:
-        super().__init__()
+        super().__init__(num_classes, in_chans)
         if head not in ("imagenet", "cifar"):
             raise ValueError(f"head must be 'imagenet' or 'cifar', got {head!r}")
-        self.num_classes = num_classes
-        self.in_chans = in_chans
         self.features = nn.Sequential()
-        self.feature_info: list[dict[str, object]] = []
         chs = in_chans
         for i, stage in enumerate(stages, start=1):
             block = nn.Sequential()
@@ -139,8 +137,9 @@ class VGG(nn.Module):
             self.classifier.add_module(f"fc{n}", nn.Linear(fan_in, fan_out))
             self.classifier.add_module(f"act{n}", nn.ReLU())
             self.classifier.add_module(f"drop{n}", nn.Dropout(drop_rate))
-        self._head = f"fc{len(widths)}"
-        self.classifier.add_module(self._head, nn.Linear(widths[-1], num_classes))
+        self.head_path = f"classifier.fc{len(widths)}"
+        self.classifier.add_module(f"fc{len(widths)}", nn.Linear(widths[-1], num_classes))
+
         self._init_weights()
 
     def _init_weights(self) -> None:
@@ -158,20 +157,8 @@ class VGG(nn.Module):
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         return self.features(x)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.forward_features(x)
-        if hasattr(self, "pool"):
-            x = self.pool(x)
-        return self.classifier(self.flatten(x))
-
-    def get_classifier(self) -> nn.Module:
-        return self.classifier.get_submodule(self._head)
-
-    def reset_classifier(self, num_classes: int) -> None:
-        self.num_classes = num_classes
-        old = self.get_classifier()
-        new = new_linear_head(old, num_classes)
-        setattr(self.classifier, self._head, new)
+    def forward_head(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.flatten(self.pool(x)))
 
 
 def _vgg(config: str, **kwargs) -> VGG:
