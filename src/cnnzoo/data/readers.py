@@ -30,7 +30,7 @@ import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -132,7 +132,7 @@ def _read_idx_cached(name: str, size: int, mtime_ns: int, expected_ndim: int) ->
     return np.frombuffer(data, dtype=np.uint8, offset=header).reshape(dims)
 
 
-MNIST_FAMILY = {
+MNIST_FAMILY: dict[str, dict[str, Any]] = {
     "mnist": {
         "folder": "MNIST",
         "torchvision": "MNIST",
@@ -277,7 +277,7 @@ def _load_pickle(path: Path) -> dict:
     return obj
 
 
-CIFAR = {
+CIFAR: dict[str, dict[str, Any]] = {
     "cifar10": {
         "folder": "cifar-10-batches-py",
         "torchvision": "CIFAR10",
@@ -549,7 +549,7 @@ def read_image_files(
     for path in map(Path, paths):
         if not path.is_file():
             raise DataFilesMissingError(f"image {path} does not exist")
-        batch.append(torch.from_numpy(_read_chw(path, mode, tuple(size))))
+        batch.append(torch.from_numpy(_read_chw(path, mode, (int(size[0]), int(size[1])))))
     if not batch:
         raise ValueError("no image files given")
     return torch.stack(batch)
