@@ -435,8 +435,9 @@ def fit(
     )
     try:
         _train_epochs(run, on_epoch_end)
-    except KeyboardInterrupt:
-        run.say(f"\ninterrupted; continue with: cnnzoo train --resume {run.folder.path}")
+    except KeyboardInterrupt:  # also quiet: the one line that says how to go on
+        note = f"\ninterrupted; continue with: cnnzoo train --resume {run.folder.path}"
+        (log or (lambda text: print(text, file=sys.stderr, flush=True)))(note)
         raise
     finally:
         run.folder.close()
