@@ -340,7 +340,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         in_chans=c,
         limit=args.limit,
     )
-    classes = {int(m.num_classes) for m, _ in loaded}
+    classes = {int(getattr(m, "num_classes", 0)) for m, _ in loaded}
     if classes != {data.num_classes}:
         raise ValueError(
             f"{data.name} has {data.num_classes} classes but the checkpoint(s) predict "
