@@ -340,7 +340,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         in_chans=c,
         limit=args.limit,
     )
-    classes = {m.num_classes for m, _ in loaded}
+    classes = {int(getattr(m, "num_classes", 0)) for m, _ in loaded}
     if classes != {data.num_classes}:
         raise ValueError(
             f"{data.name} has {data.num_classes} classes but the checkpoint(s) predict "
@@ -446,7 +446,7 @@ def _predict(args: argparse.Namespace) -> int:
     model, meta = load_checkpoint(args.checkpoint)
     data = meta.get("data", {})
     c, h, w = data["input_size"]
-    classes = [str(x) for x in data.get("classes", range(model.num_classes))]
+    classes = [str(x) for x in data.get("classes", range(int(getattr(model, "num_classes", 0))))]
     with _one_line_warnings():
         images = read_image_files(args.images, c, (h, w))
     with torch.inference_mode():
@@ -491,7 +491,14 @@ def _register_demo(subparsers: argparse._SubParsersAction) -> None:
 def _demo(args: argparse.Namespace) -> int:
 
     from cnnzoo.analysis import summary
-    from cnnzoo.train import TrainingError, build_model, fit, load_data_for, load_recipe
+    from cnnzoo.train import (
+        DiskFullError,
+        TrainingError,
+        build_model,
+        fit,
+        load_data_for,
+        load_recipe,
+    )
 
     _check_threads(args.threads)
     recipe = load_recipe("lenet5-digits")
@@ -515,7 +522,7 @@ def _demo(args: argparse.Namespace) -> int:
                 else None
             },
         )
-    except TrainingError as error:
+    except (TrainingError, DiskFullError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     print()
