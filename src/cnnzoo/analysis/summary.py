@@ -45,6 +45,7 @@ import torch.nn.functional as F
 from cnnzoo.analysis.macs import MacCounter
 from cnnzoo.analysis.rf_tracking import ReceptiveFieldMode, tensors_in
 from cnnzoo.analysis.tables import (
+    check_format,
     format_bytes,
     format_count,
     format_pct,
@@ -330,16 +331,15 @@ class ModelSummary:
         header, rows = self.table_rows()
         return text_table(header, rows, 3, self.totals_lines(), width or 200)
 
-    def render(self, fmt: str = "table") -> str:
+    def render(self, fmt: str = "text") -> str:
+        """The table as ``text``, ``md``, ``csv`` or ``json``."""
         renderers = {
-            "table": self.to_text,
+            "text": self.to_text,
             "md": self.to_markdown,
             "csv": self.to_csv,
             "json": self.to_json,
         }
-        if fmt not in renderers:
-            raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(renderers)}")
-        return renderers[fmt]()
+        return renderers[check_format(fmt)]()
 
     def __str__(self) -> str:
         return self.to_text()
