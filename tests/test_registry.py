@@ -4,6 +4,8 @@ import torch.nn as nn
 import torchvision
 
 from cnnzoo import create_model, get_model_card, list_families, list_models
+from cnnzoo.models.mobilenet import mobilenet_v1_0_5_160
+from cnnzoo.models.resnet import resnet18
 
 
 def test_list_models_pattern_and_family() -> None:
@@ -87,3 +89,11 @@ def test_every_card_has_a_known_task() -> None:
     assert get_model_card("lenet5").as_dict()["task"] == "classify"
     assert get_model_card("resnet50_v1_5").as_dict()["torchvision"] == "resnet50"
     assert get_model_card("resnet50").as_dict()["torchvision"] is None
+
+
+def test_builders_carry_their_card_as_docstring() -> None:
+    doc = resnet18.__doc__
+    assert doc.startswith("resnet18 (resnet): K. He, X. Zhang, S. Ren, J. Sun.")
+    assert "11,689,512 parameters, 1,814,073,344 MACs" in doc
+    assert "Same tensors and function as torchvision.models.resnet18." in doc
+    assert "Default input 3x160x160" in mobilenet_v1_0_5_160.__doc__

@@ -132,6 +132,7 @@ def register_model(
             num_classes=num_classes,
             **card_fields,
         )
+        builder.__doc__ = _docstring(card, builder.__doc__)
         _BUILDERS[name] = builder
         _CARDS[name] = card
         return builder
@@ -139,8 +140,35 @@ def register_model(
     return decorator
 
 
+def _docstring(card: ModelCard, own: str | None) -> str:
+    """What ``help(cnnzoo.models.NAME)`` shows: the card, after the builder's own docstring."""
+    c, h, w = card.input_size
+    lines = [own.strip(), ""] if own else []
+    lines += [
+        f"{card.name} ({card.family}): {card.paper}",
+        "",
+        f"Default input {c}x{h}x{w}, {card.num_classes} classes.",
+    ]
+    if card.params is not None and card.macs is not None:
+        lines.append(f"Exact counts at that input: {card.params:,} parameters, {card.macs:,} MACs.")
+    if card.top1 is not None:
+        lines.append(f"Reported top-1: {card.top1}% on {card.dataset}.")
+    if card.torchvision:
+        lines.append(f"Same tensors and function as torchvision.models.{card.torchvision}.")
+    for label, text in (("Published", card.reported), ("Notes", card.notes)):
+        if text:
+            lines += ["", f"{label}: {text}"]
+    lines += [
+        "",
+        f'Build it with cnnzoo.create_model("{card.name}", num_classes=..., in_chans=...).',
+    ]
+    return "\n".join(lines)
+
+
 def _ensure_models_loaded() -> None:
-    # Importing the package registers every family (its __init__ imports each module).
+    # Function-local on purpose: every model module imports this one, so importing the zoo at
+    # the top of this module would be circular. Importing the package registers every family
+    # (its __init__ imports each module).
     import cnnzoo.models  # noqa: F401
 
 

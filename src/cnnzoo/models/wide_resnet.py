@@ -18,7 +18,8 @@ identical at 32x32).
 
 from __future__ import annotations
 
-from cnnzoo.models.resnet import PreActResNet, ResNet
+from cnnzoo.models.preact_resnet import PreActResNet
+from cnnzoo.models.resnet import ResNet
 from cnnzoo.registry import Paper, register_model
 
 __all__ = ["wrn"]
