@@ -97,3 +97,25 @@ def test_builders_carry_their_card_as_docstring() -> None:
     assert "11,689,512 parameters, 1,814,073,344 MACs" in doc
     assert "Same tensors and function as torchvision.models.resnet18." in doc
     assert "Default input 3x160x160" in mobilenet_v1_0_5_160.__doc__
+
+
+@pytest.mark.parametrize("name", list(TORCHVISION_TWINS))
+def test_twin_cards_state_torchvisions_published_figures(name: str) -> None:
+    card = get_model_card(name)
+    meta = torchvision.models.get_model_weights(card.torchvision).IMAGENET1K_V1.meta
+    (figure,) = card.figures
+    assert figure.source == "torchvision (IMAGENET1K_V1 weights)" and figure.dataset == "ImageNet"
+    assert figure.top1 == meta["_metrics"]["ImageNet-1K"]["acc@1"]
+    assert figure.top5 == meta["_metrics"]["ImageNet-1K"]["acc@5"]
+    assert figure.params == meta["num_params"]
+    assert figure.macs == round(meta["_ops"] * 1e9)
+
+
+def test_reported_figures_render_and_serialise() -> None:
+    card = get_model_card("resnet18")
+    assert str(card.figures[0]) == (
+        "torchvision (IMAGENET1K_V1 weights), ImageNet: 11,689,512 params, 1.814G MACs, "
+        "69.758% top-1, 89.078% top-5"
+    )
+    assert card.as_dict()["figures"][0]["top5"] == 89.078
+    assert "Reported by torchvision (IMAGENET1K_V1 weights)" in resnet18.__doc__

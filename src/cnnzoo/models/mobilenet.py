@@ -36,7 +36,7 @@ import torch.nn as nn
 
 from cnnzoo.layers import ConvNormAct, DepthwiseSeparableConv, make_divisible
 from cnnzoo.models._base import Classifier
-from cnnzoo.registry import Paper, register_model
+from cnnzoo.registry import Paper, Reported, register_model
 
 __all__ = ["InvertedResidual", "MobileNetV1", "MobileNetV2"]
 
@@ -403,6 +403,15 @@ def mobilenet_v1_0_25_128(**kwargs) -> MobileNetV1:
     "params, 0.30 'GFLOPS' (multiply-adds), 71.878% top-1.",
     notes="Width 1.0; torchvision's mobilenet_v2 layer for layer (dropout 0.2 before the FC). "
     "top1 is the paper's.",
+    figures=(
+        Reported(
+            "torchvision (IMAGENET1K_V1 weights)",
+            top1=71.878,
+            top5=90.286,
+            params=3_504_872,
+            macs=301_000_000,
+        ),
+    ),
     torchvision="mobilenet_v2",
 )
 def mobilenet_v2(**kwargs) -> MobileNetV2:

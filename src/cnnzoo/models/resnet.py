@@ -61,7 +61,7 @@ from cnnzoo.models._residual import (
     per_block,
     stochastic_depth,
 )
-from cnnzoo.registry import Paper, register_model
+from cnnzoo.registry import Paper, Reported, register_model
 
 __all__ = [
     "BasicBlock",
@@ -329,6 +329,15 @@ def _cifar(depth: int, block: Literal["basic", "plain"] = "basic", **kwargs) -> 
     "torchvision resnet18: 11,689,512 params, 1.81 GFLOPS (MACs), 69.758% top-1 (single crop).",
     notes="Basic blocks: the stride sits on the first 3x3 convolution in the paper and in "
     "torchvision alike, so there is no v1.5 twin. Projection shortcuts (option B).",
+    figures=(
+        Reported(
+            "torchvision (IMAGENET1K_V1 weights)",
+            top1=69.758,
+            top5=89.078,
+            params=11_689_512,
+            macs=1_814_000_000,
+        ),
+    ),
     torchvision="resnet18",
 )
 def resnet18(**kwargs) -> ResNet:
@@ -344,6 +353,15 @@ def resnet18(**kwargs) -> ResNet:
     reported="Paper Table 1: 3.6 x 10^9 FLOPs (= mult-adds); Table 3: 24.52% top-1 error (10-crop, "
     "option B). torchvision resnet34: 21,797,672 params, 3.66 GFLOPS (MACs), 73.314% top-1.",
     notes="Basic blocks; identical to torchvision's resnet34. Projection shortcuts (option B).",
+    figures=(
+        Reported(
+            "torchvision (IMAGENET1K_V1 weights)",
+            top1=73.314,
+            top5=91.42,
+            params=21_797_672,
+            macs=3_664_000_000,
+        ),
+    ),
     torchvision="resnet34",
 )
 def resnet34(**kwargs) -> ResNet:
@@ -376,6 +394,15 @@ def resnet50(**kwargs) -> ResNet:
     "76.130% top-1 single crop. Paper (stride on the 1x1): 3.8 x 10^9 FLOPs.",
     notes="ResNet v1.5 (fb.resnet.torch, torchvision, NVIDIA): the stride-2 downsampling is on the "
     "3x3 convolution. Same parameters as resnet50, 231M more MACs at 224x224.",
+    figures=(
+        Reported(
+            "torchvision (IMAGENET1K_V1 weights)",
+            top1=76.13,
+            top5=92.862,
+            params=25_557_032,
+            macs=4_089_000_000,
+        ),
+    ),
     torchvision="resnet50",
 )
 def resnet50_v1_5(**kwargs) -> ResNet:
@@ -405,6 +432,15 @@ def resnet101(**kwargs) -> ResNet:
     reported="torchvision resnet101 (IMAGENET1K_V1): 44,549,160 params, 7.80 GFLOPS (MACs), "
     "77.374% top-1 single crop.",
     notes="ResNet v1.5: stride on the 3x3 convolution, as torchvision. Same parameters as resnet101.",
+    figures=(
+        Reported(
+            "torchvision (IMAGENET1K_V1 weights)",
+            top1=77.374,
+            top5=93.546,
+            params=44_549_160,
+            macs=7_801_000_000,
+        ),
+    ),
     torchvision="resnet101",
 )
 def resnet101_v1_5(**kwargs) -> ResNet:
@@ -434,6 +470,15 @@ def resnet152(**kwargs) -> ResNet:
     reported="torchvision resnet152 (IMAGENET1K_V1): 60,192,808 params, 11.51 GFLOPS (MACs), "
     "78.312% top-1 single crop.",
     notes="ResNet v1.5: stride on the 3x3 convolution, as torchvision. Same parameters as resnet152.",
+    figures=(
+        Reported(
+            "torchvision (IMAGENET1K_V1 weights)",
+            top1=78.312,
+            top5=94.046,
+            params=60_192_808,
+            macs=11_514_000_000,
+        ),
+    ),
     torchvision="resnet152",
 )
 def resnet152_v1_5(**kwargs) -> ResNet:
