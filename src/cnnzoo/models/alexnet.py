@@ -38,7 +38,7 @@ import torch.nn as nn
 
 from cnnzoo.layers import LRN, conv_output_size
 from cnnzoo.models._base import Classifier
-from cnnzoo.registry import Paper, register_model
+from cnnzoo.registry import Paper, Reported, register_model
 
 __all__ = ["AlexNet", "ConvSpec"]
 
@@ -230,6 +230,15 @@ def alexnet_2tower(**kwargs) -> AlexNet:
     notes="torchvision's AlexNet (from 'One weird trick', Krizhevsky 2014): 64/192/384/256/256 "
     "maps, conv1 padding 2, no LRN, AdaptiveAvgPool2d(6) so any input >= 63x63 works, "
     "dropout before FC6/FC7, PyTorch default init. Parameter count equals torchvision's.",
+    figures=(
+        Reported(
+            "torchvision (IMAGENET1K_V1 weights)",
+            top1=56.522,
+            top5=79.066,
+            params=61_100_840,
+            macs=714_000_000,
+        ),
+    ),
     torchvision="alexnet",
 )
 def alexnet_tv(**kwargs) -> AlexNet:

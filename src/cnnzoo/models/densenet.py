@@ -28,7 +28,7 @@ import torch
 import torch.nn as nn
 
 from cnnzoo.models._base import Classifier
-from cnnzoo.registry import Paper, register_model
+from cnnzoo.registry import Paper, Reported, register_model
 
 __all__ = ["DenseBlock", "DenseLayer", "DenseNet", "Transition"]
 
@@ -228,6 +228,15 @@ def cifar_densenet(
     "2.83 'GFLOPS' (multiply-adds), 74.434% top-1.",
     notes="k=32, blocks 6/12/24/16; torchvision's densenet121 layer for layer. top1 is the "
     "paper's.",
+    figures=(
+        Reported(
+            "torchvision (IMAGENET1K_V1 weights)",
+            top1=74.434,
+            top5=91.972,
+            params=7_978_856,
+            macs=2_834_000_000,
+        ),
+    ),
     torchvision="densenet121",
 )
 def densenet121(**kwargs) -> DenseNet:
@@ -243,6 +252,15 @@ def densenet121(**kwargs) -> DenseNet:
     reported="Paper Table 3: 23.80% top-1 error (single crop); torchvision: 14,149,480 params, "
     "3.36 'GFLOPS', 75.600% top-1.",
     notes="k=32, blocks 6/12/32/32; torchvision's densenet169. top1 is the paper's.",
+    figures=(
+        Reported(
+            "torchvision (IMAGENET1K_V1 weights)",
+            top1=75.6,
+            top5=92.806,
+            params=14_149_480,
+            macs=3_360_000_000,
+        ),
+    ),
     torchvision="densenet169",
 )
 def densenet169(**kwargs) -> DenseNet:
@@ -258,6 +276,15 @@ def densenet169(**kwargs) -> DenseNet:
     reported="Paper Table 3: 22.58% top-1 error (single crop); torchvision: 20,013,928 params, "
     "4.29 'GFLOPS', 76.896% top-1.",
     notes="k=32, blocks 6/12/48/32; torchvision's densenet201. top1 is the paper's.",
+    figures=(
+        Reported(
+            "torchvision (IMAGENET1K_V1 weights)",
+            top1=76.896,
+            top5=93.37,
+            params=20_013_928,
+            macs=4_291_000_000,
+        ),
+    ),
     torchvision="densenet201",
 )
 def densenet201(**kwargs) -> DenseNet:
@@ -274,6 +301,15 @@ def densenet201(**kwargs) -> DenseNet:
     "28,681,000 params, 7.73 'GFLOPS', 77.138% top-1.",
     notes="k=48, 96 stem channels, blocks 6/12/36/24; torchvision's densenet161. top1 is "
     "torchvision's.",
+    figures=(
+        Reported(
+            "torchvision (IMAGENET1K_V1 weights)",
+            top1=77.138,
+            top5=93.56,
+            params=28_681_000,
+            macs=7_728_000_000,
+        ),
+    ),
     torchvision="densenet161",
 )
 def densenet161(**kwargs) -> DenseNet:

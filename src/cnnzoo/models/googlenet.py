@@ -35,7 +35,7 @@ import torch.nn as nn
 from cnnzoo.layers import ConvNormAct
 from cnnzoo.models._aux import GoogLeNetOutputs, loss_with_aux
 from cnnzoo.models._base import PooledClassifier
-from cnnzoo.registry import Paper, register_model
+from cnnzoo.registry import Paper, Reported, register_model
 
 __all__ = [
     "GoogLeNet",
@@ -306,6 +306,15 @@ def googlenet(**kwargs) -> GoogLeNet:
     "convolution, no LRN, a 3x3 where the paper has a 5x5, last max pool 2x2, dropout 0.2, "
     "adaptive 4x4 pool in the auxiliary heads. Pass aux_logits=False for the 6,624,904-parameter "
     "inference model.",
+    figures=(
+        Reported(
+            "torchvision (IMAGENET1K_V1 weights)",
+            top1=69.778,
+            top5=89.53,
+            params=6_624_904,
+            macs=1_498_000_000,
+        ),
+    ),
     torchvision="googlenet",
 )
 def googlenet_tv(**kwargs) -> GoogLeNet:

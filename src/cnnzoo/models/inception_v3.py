@@ -36,7 +36,7 @@ import torch.nn as nn
 from cnnzoo.layers import ConvNormAct
 from cnnzoo.models._aux import InceptionOutputs, loss_with_aux
 from cnnzoo.models._base import PooledClassifier
-from cnnzoo.registry import Paper, register_model
+from cnnzoo.registry import Paper, Reported, register_model
 
 __all__ = ["InceptionOutputs", "InceptionV3", "loss_with_aux"]
 
@@ -284,6 +284,15 @@ class InceptionV3(PooledClassifier):
     notes="Counts include the auxiliary head (aux_logits=True); without it 23,834,568 params, "
     "the 'less than 25 million' of the paper. MACs are for inference (eval mode). The 35x35 "
     "modules keep a 5x5 branch as in the released TensorFlow model and torchvision.",
+    figures=(
+        Reported(
+            "torchvision (IMAGENET1K_V1 weights)",
+            top1=77.294,
+            top5=93.45,
+            params=27_161_264,
+            macs=5_713_000_000,
+        ),
+    ),
     torchvision="inception_v3",
 )
 def inception_v3(**kwargs) -> InceptionV3:

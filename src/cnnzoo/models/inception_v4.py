@@ -33,8 +33,10 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from cnnzoo.layers import ConvNormAct
 from cnnzoo.models._base import PooledClassifier
+
+# TF-slim's convolution unit, as in Inception v3 (same eps, 'same' padding unless given).
+from cnnzoo.models.inception_v3 import conv_bn
 from cnnzoo.registry import Paper, register_model
 
 __all__ = ["InceptionResNetV2", "InceptionV4"]
@@ -46,17 +48,6 @@ SZEGEDY_2017 = Paper(
     venue="AAAI",
     url="https://arxiv.org/abs/1602.07261",
 )
-
-
-def conv_bn(
-    in_channels: int,
-    out_channels: int,
-    kernel_size: int | tuple[int, int],
-    stride: int = 1,
-    padding: int | tuple[int, int] | None = None,
-) -> ConvNormAct:
-    """Bias-free convolution -> BN (eps 1e-3) -> ReLU; 'same' padding unless given (0 = 'valid')."""
-    return ConvNormAct(in_channels, out_channels, kernel_size, stride, padding, bn_eps=1e-3)
 
 
 def tower(*convs: nn.Module) -> nn.Sequential:

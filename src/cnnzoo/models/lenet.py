@@ -228,7 +228,7 @@ class LeNet5(Classifier):
             {"module": "features.act1", "num_chs": 6, "reduction": 1},
             {"module": "features.s2", "num_chs": 6, "reduction": 2},
             {"module": "features.s4", "num_chs": 16, "reduction": 4},
-            {"module": "features.act5", "num_chs": 120, "reduction": 32},
+            {"module": "features.act5", "num_chs": 120, "reduction": 4},
         ]
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:

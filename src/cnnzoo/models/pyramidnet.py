@@ -28,13 +28,14 @@ import torch
 import torch.nn as nn
 
 from cnnzoo.models._base import Classifier
-from cnnzoo.models.resnet import (
+from cnnzoo.models._residual import (
     SDMode,
     ZeroPadShortcut,
-    _init_weights,
-    _skips,
-    _stochastic_depth,
-    drop_probs,
+    add_preact_head,
+    add_stages,
+    branch_skipped,
+    init_weights,
+    stochastic_depth,
 )
 from cnnzoo.registry import Paper, register_model
 
@@ -82,12 +83,12 @@ class PyramidBasicBlock(nn.Module):
         self.conv2 = nn.Conv2d(planes, out_channels, 3, padding=1, bias=False)
         self.bn3 = nn.BatchNorm2d(out_channels)
         self.shortcut = ZeroPadShortcut(in_channels, out_channels, stride, pool="avg")
-        self.drop_path = _stochastic_depth(drop_prob, sd_mode)
+        self.drop_path = stochastic_depth(drop_prob, sd_mode)
         self.out_channels = out_channels
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         identity = self.shortcut(x)
-        if _skips(self.drop_path):
+        if branch_skipped(self.drop_path):
             return identity
         out = self.conv1(self.bn1(x))
         out = self.bn3(self.conv2(self.act(self.bn2(out))))
@@ -119,12 +120,12 @@ class PyramidBottleneck(nn.Module):
         self.conv3 = nn.Conv2d(planes, out_channels, 1, bias=False)
         self.bn4 = nn.BatchNorm2d(out_channels)
         self.shortcut = ZeroPadShortcut(in_channels, out_channels, stride, pool="avg")
-        self.drop_path = _stochastic_depth(drop_prob, sd_mode)
+        self.drop_path = stochastic_depth(drop_prob, sd_mode)
         self.out_channels = out_channels
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         identity = self.shortcut(x)
-        if _skips(self.drop_path):
+        if branch_skipped(self.drop_path):
             return identity
         out = self.conv1(self.bn1(x))
         out = self.conv2(self.act2(self.bn2(out)))
@@ -165,39 +166,16 @@ class PyramidNet(Classifier):
         self.stem.add_module("bn", nn.BatchNorm2d(stem_width))
         self.feature_info = [{"module": "stem", "num_chs": stem_width, "reduction": 1}]
 
+        def make_block(cin: int, planes: int, stride: int, drop_prob: float) -> nn.Module:
+            return block_cls(cin, planes, stride, drop_prob, stochastic_depth_mode)
+
         widths = pyramid_widths(alpha, n, stem_width)
-        probs = drop_probs(drop_path_rate, 3 * n)
-        channels = stem_width
-        reduction = 1
-        for stage in range(1, 4):
-            blocks = nn.Sequential()
-            for i in range(n):
-                index = (stage - 1) * n + i
-                unit = block_cls(
-                    channels,
-                    widths[index],
-                    stride=2 if stage > 1 and i == 0 else 1,
-                    drop_prob=probs[index],
-                    sd_mode=stochastic_depth_mode,
-                )
-                blocks.add_module(f"block{i + 1}", unit)
-                channels = unit.out_channels
-            if stage > 1:
-                reduction *= 2
-            self.add_module(f"stage{stage}", blocks)
-            self.feature_info.append(
-                {"module": f"stage{stage}", "num_chs": channels, "reduction": reduction}
-            )
-        self.num_features = channels
-        self.final_bn = nn.BatchNorm2d(channels)
-        self.final_act = nn.ReLU()
-        self.feature_info.append(
-            {"module": "final_act", "num_chs": channels, "reduction": reduction}
+        channels, reduction = add_stages(
+            self, make_block, (n, n, n), widths, stem_width, 1, drop_path_rate
         )
-        self.global_pool = nn.AdaptiveAvgPool2d(1)
-        self.flatten = nn.Flatten(1)
-        self.classifier = nn.Linear(channels, num_classes)
-        _init_weights(self)
+
+        add_preact_head(self, channels, reduction, num_classes)
+        init_weights(self)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         x = self.stem(x)

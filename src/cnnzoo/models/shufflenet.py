@@ -36,7 +36,7 @@ import torch.nn as nn
 
 from cnnzoo.layers import ConvNormAct, channel_shuffle
 from cnnzoo.models._base import Classifier
-from cnnzoo.registry import Paper, register_model
+from cnnzoo.registry import Paper, Reported, register_model
 
 __all__ = ["ShuffleNetV1", "ShuffleNetV2", "ShuffleUnitV1", "ShuffleUnitV2"]
 
@@ -437,6 +437,15 @@ def shufflenet_v1_g4_0_5x(**kwargs) -> ShuffleNetV1:
     reported="Paper Table 5: 41M FLOPs (multiply-adds), 1.4M weights; Table 8: 39.7% top-1 error; "
     "(Appendix Table); torchvision: 1,366,792 params, 0.04 'GFLOPS', 60.552% top-1.",
     notes="torchvision's shufflenet_v2_x0_5 layer for layer; top1 is the paper's (100 - error).",
+    figures=(
+        Reported(
+            "torchvision (IMAGENET1K_V1 weights)",
+            top1=60.552,
+            top5=81.746,
+            params=1_366_792,
+            macs=40_000_000,
+        ),
+    ),
     torchvision="shufflenet_v2_x0_5",
 )
 def shufflenet_v2_x0_5(**kwargs) -> ShuffleNetV2:
@@ -452,6 +461,15 @@ def shufflenet_v2_x0_5(**kwargs) -> ShuffleNetV2:
     reported="Paper Table 5: 146M FLOPs (multiply-adds), 2.3M weights; Table 8: 30.6% top-1 error; "
     "torchvision: 2,278,604 params, 0.14 'GFLOPS', 69.362% top-1.",
     notes="torchvision's shufflenet_v2_x1_0 layer for layer; top1 is the paper's (100 - error).",
+    figures=(
+        Reported(
+            "torchvision (IMAGENET1K_V1 weights)",
+            top1=69.362,
+            top5=88.316,
+            params=2_278_604,
+            macs=145_000_000,
+        ),
+    ),
     torchvision="shufflenet_v2_x1_0",
 )
 def shufflenet_v2_x1_0(**kwargs) -> ShuffleNetV2:
@@ -467,6 +485,15 @@ def shufflenet_v2_x1_0(**kwargs) -> ShuffleNetV2:
     reported="Paper Table 5: 299M FLOPs (multiply-adds), 3.5M weights; Table 8: 27.4% top-1 error; "
     "torchvision: 3,503,624 params, 0.30 'GFLOPS', 72.996% top-1.",
     notes="torchvision's shufflenet_v2_x1_5 layer for layer; top1 is the paper's (100 - error).",
+    figures=(
+        Reported(
+            "torchvision (IMAGENET1K_V1 weights)",
+            top1=72.996,
+            top5=91.086,
+            params=3_503_624,
+            macs=296_000_000,
+        ),
+    ),
     torchvision="shufflenet_v2_x1_5",
 )
 def shufflenet_v2_x1_5(**kwargs) -> ShuffleNetV2:
@@ -482,6 +509,15 @@ def shufflenet_v2_x1_5(**kwargs) -> ShuffleNetV2:
     reported="Paper Table 5: 591M FLOPs (multiply-adds), 7.4M weights; Table 8: 25.1% top-1 error; "
     "torchvision: 7,393,996 params, 0.58 'GFLOPS', 76.230% top-1.",
     notes="torchvision's shufflenet_v2_x2_0 layer for layer; top1 is the paper's (100 - error).",
+    figures=(
+        Reported(
+            "torchvision (IMAGENET1K_V1 weights)",
+            top1=76.23,
+            top5=93.006,
+            params=7_393_996,
+            macs=583_000_000,
+        ),
+    ),
     torchvision="shufflenet_v2_x2_0",
 )
 def shufflenet_v2_x2_0(**kwargs) -> ShuffleNetV2:

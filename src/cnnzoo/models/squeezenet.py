@@ -22,7 +22,7 @@ import torch
 import torch.nn as nn
 
 from cnnzoo.models._base import Classifier
-from cnnzoo.registry import Paper, register_model
+from cnnzoo.registry import Paper, Reported, register_model
 
 __all__ = ["Fire", "SqueezeNet"]
 
@@ -178,6 +178,15 @@ class SqueezeNet(Classifier):
     "top-1 / 80.3% top-5; torchvision: 1,248,424 params, 0.82 'GFLOPS' (multiply-adds), "
     "58.092% top-1.",
     notes="The paper's architecture; max-pools after conv1, fire4 and fire8 (ceil mode).",
+    figures=(
+        Reported(
+            "torchvision (IMAGENET1K_V1 weights)",
+            top1=58.092,
+            top5=80.42,
+            params=1_248_424,
+            macs=819_000_000,
+        ),
+    ),
     torchvision="squeezenet1_0",
 )
 def squeezenet1_0(**kwargs) -> SqueezeNet:
@@ -208,6 +217,15 @@ def squeezenet1_0_bypass(**kwargs) -> SqueezeNet:
     "accuracy; torchvision: 1,235,496 params, 0.35 'GFLOPS' (multiply-adds), 58.178% top-1.",
     notes="The authors' 1.1 revision (not in the paper): conv1 64@3x3/2, max-pools after conv1, "
     "fire3 and fire5.",
+    figures=(
+        Reported(
+            "torchvision (IMAGENET1K_V1 weights)",
+            top1=58.178,
+            top5=80.624,
+            params=1_235_496,
+            macs=349_000_000,
+        ),
+    ),
     torchvision="squeezenet1_1",
 )
 def squeezenet1_1(**kwargs) -> SqueezeNet:

@@ -44,7 +44,7 @@ import torch.nn as nn
 
 from cnnzoo.layers import LRN
 from cnnzoo.models._base import Classifier
-from cnnzoo.registry import Paper, register_model
+from cnnzoo.registry import Paper, Reported, register_model
 
 __all__ = ["VGG", "VGG_CONFIGS"]
 
@@ -183,6 +183,15 @@ _PAPER_ERR = "Paper Table 3 (single scale, train/test 256): {0} top-1 / {1} top-
     + ". "
     + _tv("vgg11", "132,863,336", 69.02),
     notes="Configuration A. Adaptive 7x7 average pool before FC (identity at 224).",
+    figures=(
+        Reported(
+            "torchvision (IMAGENET1K_V1 weights)",
+            top1=69.02,
+            top5=88.628,
+            params=132_863_336,
+            macs=7_609_000_000,
+        ),
+    ),
     torchvision="vgg11",
 )
 def vgg11(**kwargs) -> VGG:
@@ -214,6 +223,15 @@ def vgg11_lrn(**kwargs) -> VGG:
     + ". "
     + _tv("vgg13", "133,047,848", 69.928),
     notes="Configuration B.",
+    figures=(
+        Reported(
+            "torchvision (IMAGENET1K_V1 weights)",
+            top1=69.928,
+            top5=89.246,
+            params=133_047_848,
+            macs=11_308_000_000,
+        ),
+    ),
     torchvision="vgg13",
 )
 def vgg13(**kwargs) -> VGG:
@@ -247,6 +265,15 @@ def vgg16_c(**kwargs) -> VGG:
     + "; torchvision lists 15.47 'GFLOPS' (counted as MACs).",
     notes="Configuration D. Course table total 138,423,208 is 65,664 too high: see "
     "docs/zoo-plain.md.",
+    figures=(
+        Reported(
+            "torchvision (IMAGENET1K_V1 weights)",
+            top1=71.592,
+            top5=90.382,
+            params=138_357_544,
+            macs=15_470_000_000,
+        ),
+    ),
     torchvision="vgg16",
 )
 def vgg16(**kwargs) -> VGG:
@@ -264,6 +291,15 @@ def vgg16(**kwargs) -> VGG:
     + ". "
     + _tv("vgg19", "143,667,240", 72.376),
     notes="Configuration E.",
+    figures=(
+        Reported(
+            "torchvision (IMAGENET1K_V1 weights)",
+            top1=72.376,
+            top5=90.876,
+            params=143_667_240,
+            macs=19_632_000_000,
+        ),
+    ),
     torchvision="vgg19",
 )
 def vgg19(**kwargs) -> VGG:
@@ -278,6 +314,15 @@ def vgg19(**kwargs) -> VGG:
     top1=70.37,
     reported=_tv("vgg11_bn", "132,868,840", 70.37),
     notes="Configuration A + batch norm after each convolution (torchvision's variant).",
+    figures=(
+        Reported(
+            "torchvision (IMAGENET1K_V1 weights)",
+            top1=70.37,
+            top5=89.81,
+            params=132_868_840,
+            macs=7_609_000_000,
+        ),
+    ),
     torchvision="vgg11_bn",
 )
 def vgg11_bn(**kwargs) -> VGG:
@@ -292,6 +337,15 @@ def vgg11_bn(**kwargs) -> VGG:
     top1=71.586,
     reported=_tv("vgg13_bn", "133,053,736", 71.586),
     notes="Configuration B + batch norm after each convolution (torchvision's variant).",
+    figures=(
+        Reported(
+            "torchvision (IMAGENET1K_V1 weights)",
+            top1=71.586,
+            top5=90.374,
+            params=133_053_736,
+            macs=11_308_000_000,
+        ),
+    ),
     torchvision="vgg13_bn",
 )
 def vgg13_bn(**kwargs) -> VGG:
@@ -318,6 +372,15 @@ def vgg16_c_bn(**kwargs) -> VGG:
     top1=73.36,
     reported=_tv("vgg16_bn", "138,365,992", 73.36),
     notes="Configuration D + batch norm after each convolution (torchvision's variant).",
+    figures=(
+        Reported(
+            "torchvision (IMAGENET1K_V1 weights)",
+            top1=73.36,
+            top5=91.516,
+            params=138_365_992,
+            macs=15_470_000_000,
+        ),
+    ),
     torchvision="vgg16_bn",
 )
 def vgg16_bn(**kwargs) -> VGG:
@@ -332,6 +395,15 @@ def vgg16_bn(**kwargs) -> VGG:
     top1=74.218,
     reported=_tv("vgg19_bn", "143,678,248", 74.218),
     notes="Configuration E + batch norm after each convolution (torchvision's variant).",
+    figures=(
+        Reported(
+            "torchvision (IMAGENET1K_V1 weights)",
+            top1=74.218,
+            top5=91.842,
+            params=143_678_248,
+            macs=19_632_000_000,
+        ),
+    ),
     torchvision="vgg19_bn",
 )
 def vgg19_bn(**kwargs) -> VGG:
