@@ -131,7 +131,7 @@ def compare(names: Sequence[str], input_size: Sequence[int] | str | None = None)
     rows = []
     for name in names:
         card = get_model_card(name)
-        kwargs = {"in_chans": size[0]} if size is not None else {}
+        kwargs: dict[str, Any] = {"in_chans": size[0]} if size is not None else {}
         s = summary(name, size, **kwargs)
         split = s.split()
         rows.append(

@@ -38,7 +38,7 @@ def plot_efficiency(comparison: Comparison, path: str | Path) -> Path:
         subset = [r for r in rows if r.dataset == dataset]
         ax.scatter(
             [r.macs / 1e9 for r in subset],
-            [r.top1 for r in subset],
+            [r.top1 for r in subset if r.top1 is not None],
             s=[40 + 2000 * r.params / largest for r in subset],
             alpha=0.45,
             color=colours.get(dataset),
