@@ -24,10 +24,6 @@ RULE = "layers, data -> registry -> models -> analysis -> train -> tools -> cli"
 
 # Known upward imports, (importing file, imported module): each to be removed by its owner.
 KNOWN_UPWARD = {
-    # models -> analysis: helper `models` moves conv_output_size down into `layers`; the lead
-    # deletes these two entries when that is merged.
-    ("models/alexnet.py", "cnnzoo.analysis.formulas"),
-    ("models/pattern.py", "cnnzoo.analysis.formulas"),
     # The registry imports the model files once, on first use, so that they register
     # themselves (a plug-in load, not a use of the models' code).
     ("registry.py", "cnnzoo.models"),
@@ -54,17 +50,9 @@ KNOWN_LOCAL = {
     ("data/readers.py", "torch"),
     ("data/readers.py", "torch.nn.functional"),
     ("registry.py", "cnnzoo.models"),
-    ("registry.py", "re"),
     ("train/checkpoint.py", "cnnzoo.registry"),
-    ("train/engine.py", "cnnzoo.data"),
-    ("train/engine.py", "cnnzoo.registry"),
-    ("train/engine.py", "cnnzoo.analysis"),
-    ("train/engine.py", "tqdm.auto"),
-    ("train/engine.py", "cnnzoo.train.checkpoint"),
     ("train/fused.py", "cnnzoo.train"),
     ("train/runs.py", "torch.utils.tensorboard"),
-    ("train/runs.py", "matplotlib"),
-    ("train/runs.py", "matplotlib.pyplot"),
 }
 
 

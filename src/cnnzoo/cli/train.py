@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import signal
 import sys
 import warnings
@@ -148,8 +149,6 @@ def _default_recipe(model: str, data: str | None) -> Any:
 
 def _check_threads(threads: int | None) -> None:
     """Set torch's intra-op threads; refuse a count below 1."""
-    import os
-
     import torch
 
     if threads is None:

@@ -100,7 +100,7 @@ def _as_size(image_size: int | tuple[int, int] | None) -> tuple[int, int] | None
     size = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
     if len(size) != 2 or not all(isinstance(s, int) and s >= 1 for s in size):
         raise DataError(f"image_size must be a positive int or (height, width), got {image_size!r}")
-    return size  # type: ignore[return-value]
+    return size
 
 
 def _check_args(val_fraction: float, limit: int | None, in_chans: int | None, resize: str) -> None:

@@ -6,10 +6,12 @@ The innermost loops run over output channels, which LLVM vectorises.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numba
 import numpy as np
 
-_OPTIONS = {
+_OPTIONS: dict[str, Any] = {
     "parallel": True,
     "fastmath": True,
     "boundscheck": False,

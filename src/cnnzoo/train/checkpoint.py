@@ -319,7 +319,7 @@ def load_state(path: str | os.PathLike[str]) -> dict[str, Any]:
         raise CheckpointError(
             f"{path} cannot be loaded safely ({type(error).__name__}: {str(error).splitlines()[0]})"
         ) from None
-    return state  # type: ignore[no-any-return]
+    return state
 
 
 def _torch_load(data: bytes) -> Any:
