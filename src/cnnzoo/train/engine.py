@@ -302,6 +302,7 @@ def fit(
     log: Callable[[str], None] | None = None,
     on_epoch_end: Callable[[dict[str, float]], None] | None = None,
     extra_config: dict[str, Any] | None = None,
+    param_groups: Callable[[nn.Module, float], list[dict[str, Any]]] | None = None,
 ) -> FitResult:
     """Train ``model`` on ``data.train`` with ``recipe``, choosing the best epoch on ``data.val``.
 
@@ -310,7 +311,9 @@ def fit(
     the weights, optimizer, schedule and random states it had. At the end the model holds the
     best checkpoint's weights, which are evaluated once on ``data.test`` (for the report only).
     Prints an epoch summary unless ``quiet``; ``progress`` (default: not quiet and stderr is a
-    terminal) shows a bar with ETA, images/s and running metrics.
+    terminal) shows a bar with ETA, images/s and running metrics. ``param_groups(model,
+    weight_decay)`` gives the optimizer's groups (fine-tuning: frozen layers left out, head rate
+    x ``lr_mult``).
     """
     name = model_name or _model_name(model)
     say = log or (lambda text: None if quiet else print(text, flush=True))
@@ -335,7 +338,8 @@ def fit(
 
     if recipe.channels_last:
         model = model.to(memory_format=torch.channels_last)
-    optimizer = build_optimizer(model, recipe)
+    groups = param_groups(model, recipe.weight_decay) if param_groups is not None else None
+    optimizer = build_optimizer(model, recipe, groups)
     steps_per_epoch = math.ceil(len(data.train) / recipe.batch_size)
     schedule = LRSchedule(optimizer, recipe, steps_per_epoch)
     generators = {

@@ -44,9 +44,12 @@ def _fused(groups: list[dict[str, Any]]) -> dict[str, bool]:
     return {"fused": True} if ok else {}
 
 
-def build_optimizer(model: nn.Module, recipe: Recipe) -> torch.optim.Optimizer:
-    """SGD (momentum, Nesterov), Adam, AdamW or RMSprop as the recipe says."""
-    groups = param_groups(model, recipe.weight_decay)
+def build_optimizer(
+    model: nn.Module, recipe: Recipe, groups: list[dict[str, Any]] | None = None
+) -> torch.optim.Optimizer:
+    """SGD (momentum, Nesterov), Adam, AdamW or RMSprop as the recipe says, over ``groups``
+    (default :func:`param_groups`; a group's ``lr_mult`` scales the recipe's rate)."""
+    groups = param_groups(model, recipe.weight_decay) if groups is None else groups
     if recipe.optimizer == "sgd":
         return torch.optim.SGD(
             groups,
@@ -84,7 +87,7 @@ class LRSchedule:
         self.recipe = recipe
         self.steps_per_epoch = max(1, steps_per_epoch)
         self.total_steps = recipe.epochs * self.steps_per_epoch
-        self.base_lrs = [recipe.lr for _ in optimizer.param_groups]
+        self.base_lrs = [recipe.lr * g.get("lr_mult", 1.0) for g in optimizer.param_groups]
         self.iteration = 0
         self.plateau_scale = 1.0
         self.plateau_best: float | None = None
