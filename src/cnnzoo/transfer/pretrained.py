@@ -89,9 +89,11 @@ def _from_torchvision(name: str, download: bool, kwargs: dict[str, Any]) -> tupl
     from cnnzoo.transfer import torchvision_twins as tv
 
     card = get_model_card(name)
-    model = create_model(name, num_classes=1000, in_chans=3, **kwargs)
     if not card.torchvision:
+        with torch.device("meta"):  # only its shapes are compared
+            model = create_model(name, num_classes=1000, in_chans=3, **kwargs)
         raise ValueError(_no_twin_message(name, model, tv))
+    model = create_model(name, num_classes=1000, in_chans=3, **kwargs)
     state = tv.read_torchvision_weights(card.torchvision, download=download)
     where = f"torchvision's {card.torchvision} weights ({tv.weights_file(card.torchvision).name})"
     model.load_state_dict(tv.map_torchvision_state(model, card.torchvision, state, source=where))

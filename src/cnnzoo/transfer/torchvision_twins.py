@@ -215,28 +215,40 @@ def state_shapes(state: dict[str, torch.Tensor]) -> list[tuple[int, ...]]:
     return [tuple(v.shape) for v in state.values()]
 
 
+_BUFFERS = ("running_mean", "running_var", "num_batches_tracked")
+
+
+def _by_size_first(count: int) -> list[str]:
+    """Twins ordered so that those whose weights have ``count`` parameters come first (their
+    torchvision metadata says so without building anything)."""
+    twins = list_twins()
+    return sorted(twins, key=lambda n: _default_weights(twins[n]).meta["num_params"] != count)
+
+
 def which_twin_fits(state: dict[str, torch.Tensor]) -> list[str]:
     """The cnnzoo twins whose torchvision model has exactly these tensors (names and shapes)."""
     state = _rename_legacy(state)
     shapes = {k: tuple(v.shape) for k, v in state.items()}
-    fits = []
-    for name, tv_name in list_twins().items():
-        reference = torchvision_meta_model(tv_name).state_dict()
+    count = sum(v.numel() for k, v in state.items() if not k.endswith(_BUFFERS))
+    twins = list_twins()
+    for name in _by_size_first(count):
+        reference = torchvision_meta_model(twins[name]).state_dict()
         if all(shapes.get(k) == tuple(v.shape) for k, v in reference.items()):
-            fits.append(name)
-    return fits
+            return [name]
+    return []
 
 
 def same_shape_twins(model: nn.Module) -> list[str]:
-    """Twins of the same family whose tensors have ``model``'s shapes (but another function)."""
+    """A twin of the same family whose tensors have ``model``'s shapes (but another function)."""
     card = getattr(model, "card", None)
     if card is None:
         return []
     shapes = state_shapes(model.state_dict())
-    found = []
-    for name, tv_name in list_twins().items():
+    twins = list_twins()
+    count = sum(p.numel() for p in model.parameters())
+    for name in _by_size_first(count):
         if get_model_card(name).family != card.family:
             continue
-        if state_shapes(torchvision_meta_model(tv_name, like=model).state_dict()) == shapes:
-            found.append(name)
-    return found
+        if state_shapes(torchvision_meta_model(twins[name], like=model).state_dict()) == shapes:
+            return [name]
+    return []
