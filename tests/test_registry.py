@@ -4,6 +4,8 @@ import torch.nn as nn
 import torchvision
 
 from cnnzoo import create_model, get_model_card, list_families, list_models
+from cnnzoo.models.mobilenet import mobilenet_v1_0_5_160
+from cnnzoo.models.resnet import resnet18
 
 
 def test_list_models_pattern_and_family() -> None:
@@ -87,3 +89,33 @@ def test_every_card_has_a_known_task() -> None:
     assert get_model_card("lenet5").as_dict()["task"] == "classify"
     assert get_model_card("resnet50_v1_5").as_dict()["torchvision"] == "resnet50"
     assert get_model_card("resnet50").as_dict()["torchvision"] is None
+
+
+def test_builders_carry_their_card_as_docstring() -> None:
+    doc = resnet18.__doc__
+    assert doc.startswith("resnet18 (resnet): K. He, X. Zhang, S. Ren, J. Sun.")
+    assert "11,689,512 parameters, 1,814,073,344 MACs" in doc
+    assert "Same tensors and function as torchvision.models.resnet18." in doc
+    assert "Default input 3x160x160" in mobilenet_v1_0_5_160.__doc__
+
+
+@pytest.mark.parametrize("name", list(TORCHVISION_TWINS))
+def test_twin_cards_state_torchvisions_published_figures(name: str) -> None:
+    card = get_model_card(name)
+    meta = torchvision.models.get_model_weights(card.torchvision).IMAGENET1K_V1.meta
+    (figure,) = card.figures
+    assert figure.source == "torchvision (IMAGENET1K_V1 weights)" and figure.dataset == "ImageNet"
+    assert figure.top1 == meta["_metrics"]["ImageNet-1K"]["acc@1"]
+    assert figure.top5 == meta["_metrics"]["ImageNet-1K"]["acc@5"]
+    assert figure.params == meta["num_params"]
+    assert figure.macs == round(meta["_ops"] * 1e9)
+
+
+def test_reported_figures_render_and_serialise() -> None:
+    card = get_model_card("resnet18")
+    assert str(card.figures[0]) == (
+        "torchvision (IMAGENET1K_V1 weights), ImageNet: 11,689,512 params, 1.814G MACs, "
+        "69.758% top-1, 89.078% top-5"
+    )
+    assert card.as_dict()["figures"][0]["top5"] == 89.078
+    assert "Reported by torchvision (IMAGENET1K_V1 weights)" in resnet18.__doc__

@@ -153,6 +153,8 @@ def _info(args: argparse.Namespace) -> int:
         else "  MACs:      -",
         f"  reported:  {card.reported or '-'}",
     ]
+    lines += [f"  figures:   {figure}" for figure in card.figures]
+
     if card.top1 is not None:
         lines.append(f"  top-1:     {card.top1}% on {card.dataset} (reported)")
     if card.notes:
