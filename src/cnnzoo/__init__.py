@@ -1,5 +1,7 @@
 """cnnzoo: the landmark convolutional networks, built as their papers describe."""
 
+# Registers create_model's loader for pretrained=... (the registry cannot import upwards).
+import cnnzoo.transfer  # noqa: F401
 from cnnzoo.registry import (
     ModelCard,
     Paper,

@@ -136,6 +136,14 @@ class ModelCard:
 _M = TypeVar("_M", bound=Callable[..., nn.Module])
 _BUILDERS: dict[str, Callable[..., nn.Module]] = {}
 _CARDS: dict[str, ModelCard] = {}
+# create_model(pretrained=...) calls this; cnnzoo.transfer registers it (registry cannot import up).
+_PRETRAINED_LOADER: Callable[..., nn.Module] | None = None
+
+
+def set_pretrained_loader(loader: Callable[..., nn.Module] | None) -> None:
+    """Install ``loader(name, source, num_classes=, in_chans=, **kwargs)`` for ``pretrained``."""
+    global _PRETRAINED_LOADER
+    _PRETRAINED_LOADER = loader
 
 
 def register_model(
@@ -251,7 +259,7 @@ def _natural_key(name: str) -> list[Any]:
 
 def create_model(
     name: str,
-    pretrained: bool = False,
+    pretrained: Any = False,
     num_classes: int | None = None,
     in_chans: int | None = None,
     **kwargs: Any,
@@ -260,13 +268,15 @@ def create_model(
 
     ``num_classes`` and ``in_chans`` default to the card's values; other keyword arguments go to
     the model's constructor. The returned module carries its registered card as ``model.card``
-    (whose reference counts are for the default head and input).
+    (whose reference counts are for the default head and input). ``pretrained`` is a run
+    folder, a checkpoint, a ``.pth`` state dict or ``"torchvision"`` (see cnnzoo.transfer).
     """
     card = get_model_card(name)
-    if pretrained:
-        raise ValueError(
-            f"cnnzoo ships no pretrained weights ({name!r}); train one with `cnnzoo train {name}` "
-            "or load a checkpoint with cnnzoo.train.load_checkpoint."
+    if pretrained is not False and pretrained is not None:
+        if _PRETRAINED_LOADER is None:
+            raise ValueError("pretrained weights need cnnzoo.transfer (`import cnnzoo` loads it)")
+        return _PRETRAINED_LOADER(
+            name, pretrained, num_classes=num_classes, in_chans=in_chans, **kwargs
         )
     if num_classes is not None and (not isinstance(num_classes, int) or num_classes < 1):
         raise ValueError(f"num_classes must be a positive integer, got {num_classes!r}")
