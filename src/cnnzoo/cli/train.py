@@ -269,7 +269,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     from cnnzoo.train import evaluate, load_checkpoint
 
     paths = [args.checkpoint, *args.ensemble]
-    loaded = [load_checkpoint(p) for p in paths]
+    loaded = [_load_any(p, load_checkpoint) for p in paths]
     metas = [meta for _, meta in loaded]
     data_meta = metas[0].get("data", {})
     sizes = {tuple(m.get("data", {}).get("input_size", ())) for m in metas}
@@ -312,6 +312,19 @@ def _evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _load_any(path: str, load_checkpoint: Any) -> tuple[Any, dict[str, Any]]:
+    """A checkpoint, or an int8 run of `cnnzoo quantize` (rebuilt by cnnzoo.compress)."""
+    from cnnzoo.train import read_metadata
+
+    file = Path(path) / "checkpoints" / "best.safetensors" if Path(path).is_dir() else Path(path)
+    if file.is_file() and (read_metadata(file).get("compression") or {}).get("quantized"):
+        # Imported only here: torchao/inductor cost seconds of start-up.
+        from cnnzoo.compress.tools import load_model
+
+        return load_model(path)
+    return load_checkpoint(path)
+
+
 def _confusion_text(metrics: Any, classes: list[str]) -> str:
     width = max(5, *(len(c) for c in classes))
     lines = ["confusion matrix (rows: true, columns: predicted), per-class accuracy:"]
@@ -352,7 +365,7 @@ def _predict(args: argparse.Namespace) -> int:
     from cnnzoo.data import normalize, read_image_files
     from cnnzoo.train import load_checkpoint
 
-    model, meta = load_checkpoint(args.checkpoint)
+    model, meta = _load_any(args.checkpoint, load_checkpoint)
     data = meta.get("data", {})
     c, h, w = data["input_size"]
     classes = [str(x) for x in data.get("classes", range(model.num_classes))]
