@@ -110,19 +110,18 @@ def _register_prune(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _prune(args: argparse.Namespace) -> int:
-    from cnnzoo.compress.common import load_source
-    from cnnzoo.compress.pruning import check_sparsity, resolve_per_layer
-    from cnnzoo.compress.tools import prune_model
+    from cnnzoo.compress.pruning import check_sparsity, prunable_layers, resolve_per_layer
 
     if args.threads:
         torch.set_num_threads(args.threads)
     sparsity = parse_per_layer(args.sparsity)
     if not isinstance(sparsity, dict):
         check_sparsity(sparsity, "channel ratio" if args.structured else "sparsity")
+    from cnnzoo.compress.common import load_source
+    from cnnzoo.compress.tools import prune_model
+
     source = load_source(args.source, args.data_dir, args.limit)
     if isinstance(sparsity, dict):
-        from cnnzoo.compress.pruning import prunable_layers
-
         names = [n for n, _ in prunable_layers(source.model)]
         resolve_per_layer(names, sparsity, check_sparsity)
     out = _out_dir(args, source, "structured" if args.structured else "pruned")

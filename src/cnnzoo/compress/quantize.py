@@ -23,6 +23,7 @@ values back, giving the same int8 model without the calibration data.
 
 from __future__ import annotations
 
+import logging
 import warnings
 from collections.abc import Callable
 from typing import Any
@@ -30,10 +31,18 @@ from typing import Any
 import torch
 import torch._inductor.config as inductor_config
 import torch.nn as nn
-import torchao.quantization.pt2e.quantizer.x86_inductor_quantizer as x86q
 from torch.ao.quantization import get_default_qconfig_mapping
 from torch.ao.quantization.quantize_fx import convert_fx, prepare_fx
-from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
+
+# torchao 0.18 registers an Enum with torch's pytree on import, and torch 2.14 logs a
+# deprecation warning for it on every command; keep that line out of our users' output.
+_pytree_log = logging.getLogger("torch.utils._pytree")
+_level = _pytree_log.level
+_pytree_log.setLevel(logging.ERROR)
+import torchao.quantization.pt2e.quantizer.x86_inductor_quantizer as x86q  # noqa: E402
+from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e  # noqa: E402
+
+_pytree_log.setLevel(_level)
 
 __all__ = [
     "QuantizationError",
