@@ -14,7 +14,9 @@ Neural Networks with Pruning, Trained Quantization and Huffman Coding. ICLR 2016
   ``ip2``).
 
 ``forward_features`` of the MLP returns its 100 hidden units as a ``100x1x1`` map, so tools that
-expect a feature map (the model contract) see the last representation before the classifier.
+expect a feature map (the model contract) see the last representation before the classifier;
+its ``feature_info`` lists only the input image (``features.image``), the one spatial stage an
+MLP has.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from cnnzoo.layers import new_linear_head
+from cnnzoo.models._base import Classifier
 from cnnzoo.registry import Paper, register_model
 
 __all__ = ["LeNet5Caffe", "LeNet300100"]
@@ -48,49 +50,41 @@ DEEP_COMPRESSION = (
 )
 
 
-class LeNet300100(nn.Module):
+class LeNet300100(Classifier):
     """784-300-100-10 perceptron with ReLU: ``features.fc1/act1/fc2/act2``, ``classifier``."""
+
+    head_path = "classifier"
 
     def __init__(
         self, num_classes: int = 10, in_chans: int = 1, image_size: int = 28, hidden=(300, 100)
     ) -> None:
-        super().__init__()
-        self.num_classes = num_classes
-        self.in_chans = in_chans
+        super().__init__(num_classes, in_chans)
         first, second = hidden
         self.features = nn.Sequential()
+        # An MLP has no feature maps: its only spatial stage is the image it flattens.
+        self.features.add_module("image", nn.Identity())
         self.features.add_module("flatten", nn.Flatten(1))
         self.features.add_module("fc1", nn.Linear(in_chans * image_size * image_size, first))
         self.features.add_module("act1", nn.ReLU())
         self.features.add_module("fc2", nn.Linear(first, second))
         self.features.add_module("act2", nn.ReLU())
         self.classifier = nn.Linear(second, num_classes)
-        self.feature_info = [
-            {"module": "features.act1", "num_chs": first, "reduction": 1},
-            {"module": "features.act2", "num_chs": second, "reduction": 1},
-        ]
+        self.feature_info = [{"module": "features.image", "num_chs": in_chans, "reduction": 1}]
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         return self.features(x)[:, :, None, None]
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.classifier(self.features(x))
-
-    def get_classifier(self) -> nn.Module:
-        return self.classifier
-
-    def reset_classifier(self, num_classes: int) -> None:
-        self.num_classes = num_classes
-        self.classifier = new_linear_head(self.classifier, num_classes)
+    def forward_head(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(x.flatten(1))
 
 
-class LeNet5Caffe(nn.Module):
+class LeNet5Caffe(Classifier):
     """Caffe's LeNet: ``features.conv1/pool1/conv2/pool2``, ``classifier.ip1/relu1/ip2``."""
 
+    head_path = "classifier.ip2"
+
     def __init__(self, num_classes: int = 10, in_chans: int = 1, image_size: int = 28) -> None:
-        super().__init__()
-        self.num_classes = num_classes
-        self.in_chans = in_chans
+        super().__init__(num_classes, in_chans)
         self.features = nn.Sequential()
         self.features.add_module("conv1", nn.Conv2d(in_chans, 20, 5))
         self.features.add_module("pool1", nn.MaxPool2d(2))
@@ -115,15 +109,8 @@ class LeNet5Caffe(nn.Module):
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         return self.features(x)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.classifier(self.flatten(self.forward_features(x)))
-
-    def get_classifier(self) -> nn.Module:
-        return self.classifier.ip2
-
-    def reset_classifier(self, num_classes: int) -> None:
-        self.num_classes = num_classes
-        self.classifier.ip2 = new_linear_head(self.classifier.ip2, num_classes)
+    def forward_head(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.flatten(x))
 
 
 @register_model(
