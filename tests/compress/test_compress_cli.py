@@ -27,3 +27,24 @@ def test_bad_input_is_one_line(argv, message, capsys) -> None:
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1
+
+
+def test_separable_finetune_trains_the_converted_model(tmp_path, capsys) -> None:
+    argv = [
+        "separable",
+        "lenet5_modern",
+        "--kernel",
+        "5",
+        "--finetune",
+        "--epochs",
+        "1",
+        "--limit",
+        "60",
+        "--run-dir",
+        str(tmp_path / "run"),
+    ]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "Converted 2 convolutions (1 left alone)" in out
+    assert "fine-tuned 1 epochs on digits: test top-1" in out
+    assert (tmp_path / "run" / "checkpoints" / "best.safetensors").is_file()
