@@ -318,7 +318,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     from cnnzoo.train import evaluate, load_checkpoint
 
     paths = [args.checkpoint, *args.ensemble]
-    loaded = [load_checkpoint(p) for p in paths]
+    loaded = [_load_any(p, load_checkpoint) for p in paths]
     metas = [meta for _, meta in loaded]
     data_meta = metas[0].get("data", {})
     sizes = {tuple(m.get("data", {}).get("input_size", ())) for m in metas}
@@ -365,6 +365,19 @@ def _evaluate(args: argparse.Namespace) -> int:
     if data.num_classes <= 20:
         print(_confusion_text(metrics, [str(x) for x in data.classes]))
     return 0
+
+
+def _load_any(path: str, load_checkpoint: Any) -> tuple[Any, dict[str, Any]]:
+    """A checkpoint, or an int8 run of `cnnzoo quantize` (rebuilt by cnnzoo.compress)."""
+    from cnnzoo.train import read_metadata
+
+    file = Path(path) / "checkpoints" / "best.safetensors" if Path(path).is_dir() else Path(path)
+    if file.is_file() and (read_metadata(file).get("compression") or {}).get("quantized"):
+        # Imported only here: torchao/inductor cost seconds of start-up.
+        from cnnzoo.compress.tools import load_model
+
+        return load_model(path)
+    return load_checkpoint(path)
 
 
 def _run_config(path: Path) -> dict[str, Any]:
@@ -442,7 +455,7 @@ def _predict(args: argparse.Namespace) -> int:
 
     if args.top < 1:
         raise ValueError(f"--top must be at least 1 (how many classes to show), got {args.top}")
-    model, meta = load_checkpoint(args.checkpoint)
+    model, meta = _load_any(args.checkpoint, load_checkpoint)
     data = meta.get("data", {})
     c, h, w = data["input_size"]
     classes = [str(x) for x in data.get("classes", range(int(getattr(model, "num_classes", 0))))]

@@ -62,7 +62,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "  cnnzoo summary lenet5 --input 1x32x32 --num-classes 26 --format json",
         formatter_class=raw,
     )
-    p.add_argument("model", metavar="MODEL")
+    p.add_argument("model", metavar="MODEL", help="a registered model, or a run folder/checkpoint")
     p.add_argument("--input", help="input size CxHxW (default: the model card's)")
     p.add_argument("--num-classes", type=int, help="classes of the head (default: the card's)")
     p.add_argument(
@@ -219,7 +219,15 @@ def _summary(args: argparse.Namespace) -> int:
         kwargs["num_classes"] = args.num_classes
     if size is not None:
         kwargs["in_chans"] = size[0]
-    result = summary(args.model, size, train_mode=args.train_mode, **kwargs)
+    model = args.model
+    if Path(args.model).exists():
+        # A run folder or checkpoint (e.g. a channel-pruned model): summarise what it holds.
+        from cnnzoo.train import load_checkpoint
+
+        model, meta = load_checkpoint(args.model)
+        size = size or tuple(meta["data"]["input_size"])
+        kwargs = {}
+    result = summary(model, size, train_mode=args.train_mode, **kwargs)
     print(result.render(args.format), end="" if args.format != "json" else "\n")
     return 0
 

@@ -271,12 +271,47 @@ def load_checkpoint(
     kwargs = dict(meta.get("model_kwargs") or {})
     with torch.device(device):
         model = create_model(name, **kwargs)
+    if meta.get("structure"):
+        _resize_modules(model, meta["structure"], path)
     load_weights(model, path)
     model.eval()
     return model, meta
 
 
 STATE_FORMAT = "cnnzoo-state-2"
+
+
+# Shape attributes a channel-pruned checkpoint may record per module (cnnzoo.compress.structured).
+_STRUCTURE_ATTRS = {"in_channels", "out_channels", "groups", "in_features", "out_features",
+                    "num_features"}  # fmt: skip
+
+
+def _resize_modules(model: nn.Module, structure: dict[str, Any], path: Path) -> None:
+    """Give the modules named in ``structure`` (a channel-pruned model's metadata) their
+    recorded shape attributes and empty tensors of the checkpoint's shapes; load_weights fills
+    them. Only integer shape attributes of existing modules change; no code is run."""
+    modules = dict(model.named_modules())
+    tensors, _ = _read_safetensors(path)
+    for name, attrs in structure.items():
+        module = modules.get(name)
+        if module is None or not set(attrs) <= _STRUCTURE_ATTRS:
+            raise CheckpointError(
+                f"{path} records a structure for {name!r} ({attrs}) that does not fit "
+                f"{type(model).__name__}; it was not written by cnnzoo prune"
+            )
+        for attr, value in attrs.items():
+            setattr(module, attr, int(value))
+        prefix = f"{name}." if name else ""
+        for key in list(module._parameters) + list(module._buffers):
+            stored = tensors.get(prefix + key)
+            current = getattr(module, key)
+            if stored is None or current is None or stored.shape == current.shape:
+                continue
+            empty = torch.empty(stored.shape, dtype=current.dtype, device=current.device)
+            if key in module._parameters:
+                module._parameters[key] = nn.Parameter(empty, current.requires_grad)
+            else:
+                module._buffers[key] = empty
 
 
 def save_state(path: str | os.PathLike[str], state: dict[str, Any]) -> None:

@@ -1,0 +1,42 @@
+"""ONNX export checked in onnxruntime; int8 state saved as tensors rebuilds the same graph."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from cnnzoo import create_model
+from cnnzoo.compress.export import export_onnx, verify_onnx
+from cnnzoo.compress.quantize import (
+    int8_weight_bytes,
+    quantize_pt2e,
+    quantized_state,
+    rebuild_quantized,
+)
+
+
+def test_onnx_export_matches_pytorch(tmp_path) -> None:
+    torch.manual_seed(0)
+    model = create_model("lenet_300_100").eval()
+    x = torch.randn(5, 1, 28, 28)
+    path = export_onnx(model, x, tmp_path / "m.onnx", dynamic_batch=True)
+    check = verify_onnx(model, path, x, dynamic_batch=True)
+    assert check.ok and check.max_abs_diff < 1e-5 and check.top1_agreement == 1.0
+    assert check.images == 5 and check.bytes > 4 * 266_610
+
+
+def test_int8_state_rebuilds_identical_graph() -> None:
+    torch.manual_seed(0)
+    model = create_model("lenet_300_100").eval()
+    calibration = torch.randn(32, 1, 28, 28)
+    converted = quantize_pt2e(model, calibration)
+    # int8 weights (266,200 bytes) + per-channel scales/zero points + float biases
+    assert int8_weight_bytes(converted) < 266_610 * 4 / 3.5
+    state = quantized_state(converted)
+    assert all(isinstance(v, torch.Tensor) for v in state.values())
+    rebuilt = rebuild_quantized(model, state, calibration[:2])
+    x = torch.randn(4, 1, 28, 28)
+    assert torch.equal(rebuilt(x), converted(x))
+    assert (converted(x) - model(x)).abs().max() < 0.1
+    with pytest.raises(ValueError, match="quantize/dequantize steps"):
+        rebuild_quantized(model, {**state, "qdq.scale": state["qdq.scale"][:1]}, x[:2])
