@@ -39,8 +39,15 @@ from torchvision.utils import make_grid
 from cnnzoo.data import load_data
 from cnnzoo.models.dcgan import DCGANDiscriminator, DCGANGenerator
 from cnnzoo.registry import create_model
-from cnnzoo.seq.loop import commit_epoch, open_run, plot_history, rng_state, set_rng_state
-from cnnzoo.train import build_model, fit, load_checkpoint, load_recipe, load_weights
+from cnnzoo.seq.loop import (
+    commit_epoch,
+    open_run,
+    plot_history,
+    rng_state,
+    set_rng_state,
+    train_classifier,
+)
+from cnnzoo.train import load_checkpoint, load_weights
 from cnnzoo.train.checkpoint import atomic_write_text, atomic_write_with
 from cnnzoo.train.runs import RunFolder
 
@@ -298,28 +305,7 @@ def train_scorer(
 ) -> Path:
     """Train the scoring classifier (the zoo's ``fashion_cnn``, recipe ``fashion-cnn``) on the
     real training split with the engine; an existing run folder is reused as it is."""
-    run = RunFolder(run_dir)
-    if run.best.is_file():
-        return run.path
-    recipe = load_recipe("fashion-cnn").override(data=data, epochs=epochs)
-    bundle = load_data(
-        data,
-        data_dir,
-        seed=recipe.seed,
-        val_fraction=recipe.val_fraction,
-        image_size=28,
-        in_chans=1,
-    )
-    result = fit(
-        build_model("fashion_cnn", bundle, recipe),
-        bundle,
-        recipe,
-        run.path,
-        model_name="fashion_cnn",
-        log=log,
-        quiet=log is None,
-    )
-    return result.run_dir
+    return train_classifier("fashion_cnn", data, data_dir, run_dir, epochs, log)
 
 
 @dataclass

@@ -13,7 +13,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,8 @@ import torch
 import torch.nn as nn
 from matplotlib.figure import Figure
 
+from cnnzoo.data import load_data
+from cnnzoo.train import build_model, fit, load_recipe
 from cnnzoo.train.checkpoint import (
     atomic_write_text,
     atomic_write_with,
@@ -30,7 +32,14 @@ from cnnzoo.train.checkpoint import (
 )
 from cnnzoo.train.runs import RunFolder, default_run_dir
 
-__all__ = ["commit_epoch", "open_run", "plot_history", "rng_state", "set_rng_state"]
+__all__ = [
+    "commit_epoch",
+    "open_run",
+    "plot_history",
+    "rng_state",
+    "set_rng_state",
+    "train_classifier",
+]
 
 
 def open_run(
@@ -120,3 +129,32 @@ def plot_history(
     fig.tight_layout()
     atomic_write_with(path, lambda buffer: fig.savefig(buffer, format="png", dpi=90))
     return path
+
+
+def train_classifier(
+    model_name: str,
+    data: str,
+    data_dir: str | None,
+    run_dir: str | Path,
+    epochs: int,
+    log: Callable[[str], None] | None = None,
+) -> Path:
+    """Train a zoo classifier on the real training split of ``data`` (28x28, one channel) with
+    the engine and the course's ``fashion-cnn`` recipe (Adam 1e-3, batch 256); a run folder that
+    already has a best checkpoint is reused as it is. GAN scores and the captioning encoder use it.
+    """
+    run = RunFolder(run_dir)
+    if run.best.is_file():
+        return run.path
+    recipe = load_recipe("fashion-cnn").override(data=data, epochs=epochs)
+    bundle = load_data(
+        data,
+        data_dir,
+        seed=recipe.seed,
+        val_fraction=recipe.val_fraction,
+        image_size=28,
+        in_chans=1,
+    )
+    model = build_model(model_name, bundle, recipe)
+    result = fit(model, bundle, recipe, run.path, model_name=model_name, log=log, quiet=log is None)
+    return result.run_dir
