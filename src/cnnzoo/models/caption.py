@@ -9,7 +9,8 @@ The encoder's last feature map (C x H' x W') gives L = H' * W' annotation vector
 and ``h_t, c_t = LSTM([E y_{t-1}, z_t], (h_{t-1}, c_{t-1}))``; ``h_0, c_0`` are MLPs of the
 mean annotation, as in the paper.
 
-Deviations: the output layer is ``W_o dropout(h_t)`` instead of the paper's deep output
+Deviations: each annotation vector gets its (x, y) position appended (the paper's VGG features
+carry position through zero padding; this small unpadded encoder does not); the output layer is ``W_o dropout(h_t)`` instead of the paper's deep output
 ``L_o(E y_{t-1} + L_h h_t + L_z z_t)``; the doubly stochastic attention penalty is left to the
 training loop (its weight defaults to 0 there: a 3-5 word caption cannot attend to every one of
 the 130 locations once). The encoder is any zoo model with a ``features`` stage stack; its head
@@ -67,7 +68,7 @@ class ShowAttendTell(nn.Module):
             )
         self.num_classes, self.in_chans, self.max_len = num_classes, in_chans, max_len
         self.encoder = cnn.features
-        channels = _channels(self.encoder, in_chans)
+        channels = _channels(self.encoder, in_chans) + 2  # + the (x, y) coordinates of each place
         self.embed = nn.Embedding(num_classes, embed)
         self.init_h = nn.Linear(channels, hidden)
         self.init_c = nn.Linear(channels, hidden)
@@ -80,8 +81,15 @@ class ShowAttendTell(nn.Module):
         self.head = nn.Linear(hidden, num_classes)
 
     def encode(self, images: torch.Tensor) -> torch.Tensor:
-        """Annotation vectors ``(N, L, C)`` from the encoder's last feature map."""
-        return self.encoder(images).flatten(2).transpose(1, 2)
+        """Annotation vectors ``(N, L, C + 2)``: the encoder's last feature map plus each place's
+        (x, y) in [-1, 1]. Without them attention could not tell the first digit from the second
+        (unpadded convolutions and pooling carry no absolute position)."""
+        maps = self.encoder(images)
+        n, _, h, w = maps.shape
+        ys = torch.linspace(-1, 1, h, device=maps.device, dtype=maps.dtype)
+        xs = torch.linspace(-1, 1, w, device=maps.device, dtype=maps.dtype)
+        grid = torch.stack(torch.meshgrid(xs, ys, indexing="xy")).expand(n, -1, -1, -1)
+        return torch.cat([maps, grid], dim=1).flatten(2).transpose(1, 2)
 
     def init_state(self, annotations: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         mean = annotations.mean(1)
@@ -139,8 +147,8 @@ def caption_loss(logits: torch.Tensor, captions: torch.Tensor) -> torch.Tensor:
     num_classes=len(CAPTION_WORDS),
     task="caption",
     family="caption",
-    params=165_871,
-    macs=12_783_360,
+    params=167_535,
+    macs=12_805_632,
     dataset="strips of 2-4 MNIST digits",
     reported="no published count (the paper's VGG + LSTM is far larger); counted here",
     notes="encoder fashion_deeper_m2's features (64 x 5 x 26 = 130 annotations on 28x112), "
