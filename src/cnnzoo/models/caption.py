@@ -13,8 +13,10 @@ Deviations: each annotation vector gets its (x, y) position appended (the paper'
 carry position through zero padding; this small unpadded encoder does not); the output layer is ``W_o dropout(h_t)`` instead of the paper's deep output
 ``L_o(E y_{t-1} + L_h h_t + L_z z_t)``; the doubly stochastic attention penalty is left to the
 training loop (its weight defaults to 0 there: a 3-5 word caption cannot attend to every one of
-the 130 locations once). The encoder is any zoo model with a ``features`` stage stack; its head
-is not part of the captioner.
+the 22 places once). The encoder is any zoo model with a ``features`` stage stack; when its
+classifier starts with a linear layer over a k x k map (the course's nets), that layer runs as a
+k x k convolution over the strip's map, so each place's annotation is the digit classifier's
+penultimate feature of the 28x28 window there (22 places on a 28x112 strip).
 """
 
 from __future__ import annotations
@@ -25,7 +27,15 @@ import torch.nn.functional as F
 
 from cnnzoo.registry import Paper, create_model, register_model
 
-__all__ = ["CAPTION_WORDS", "END", "PAD", "START", "ShowAttendTell", "caption_loss"]
+__all__ = [
+    "CAPTION_WORDS",
+    "END",
+    "PAD",
+    "START",
+    "ShowAttendTell",
+    "caption_loss",
+    "window_from_linear",
+]
 
 XU = Paper(
     authors="K. Xu, J. Ba, R. Kiros, K. Cho, A. Courville, R. Salakhutdinov, R. Zemel, Y. Bengio",
@@ -67,8 +77,19 @@ class ShowAttendTell(nn.Module):
                 "(e.g. fashion_deeper_m2, fashion_cnn, lenet5, vgg11)"
             )
         self.num_classes, self.in_chans, self.max_len = num_classes, in_chans, max_len
-        self.encoder = cnn.features
-        channels = _channels(self.encoder, in_chans) + 2  # + the (x, y) coordinates of each place
+        self.encoder = nn.Sequential()
+        self.encoder.add_module("features", cnn.features)
+        channels = _channels(cnn.features, in_chans)
+        first = getattr(cnn, "classifier", None)
+        first = first[0] if isinstance(first, nn.Sequential) else None
+        if isinstance(first, nn.Linear) and first.in_features % channels == 0:
+            # The classifier's first fully connected layer run as a convolution over the map
+            # (OverFeat-style): each place gets the digit features of the 28x28 window there.
+            k = round((first.in_features // channels) ** 0.5)
+            self.encoder.add_module("window", nn.Conv2d(channels, first.out_features, k))
+            self.encoder.add_module("window_act", nn.ReLU())
+            channels = first.out_features
+        channels += 2  # + the (x, y) coordinates of each place
         self.embed = nn.Embedding(num_classes, embed)
         self.init_h = nn.Linear(channels, hidden)
         self.init_c = nn.Linear(channels, hidden)
@@ -131,6 +152,14 @@ class ShowAttendTell(nn.Module):
         return torch.stack(logits, 1), torch.stack(alphas, 1)
 
 
+def window_from_linear(window: nn.Conv2d, linear: nn.Linear) -> None:
+    """Copy a classifier's first linear layer (over a flattened C x k x k map) into the window
+    convolution: the same weights, laid out as (out, C, k, k)."""
+    with torch.no_grad():
+        window.weight.copy_(linear.weight.view_as(window.weight))
+        window.bias.copy_(linear.bias)
+
+
 def _channels(encoder: nn.Module, in_chans: int) -> int:
     with torch.device("meta"):
         return int(encoder(torch.empty(1, in_chans, 28, 112)).shape[1])
@@ -147,12 +176,12 @@ def caption_loss(logits: torch.Tensor, captions: torch.Tensor) -> torch.Tensor:
     num_classes=len(CAPTION_WORDS),
     task="caption",
     family="caption",
-    params=167_535,
-    macs=12_805_632,
+    params=425_711,
+    macs=17_090_816,
     dataset="strips of 2-4 MNIST digits",
     reported="no published count (the paper's VGG + LSTM is far larger); counted here",
-    notes="encoder fashion_deeper_m2's features (64 x 5 x 26 = 130 annotations on 28x112), "
-    "LSTM 128, attention 64, embedding 32; MACs for 5 greedy steps",
+    notes="encoder fashion_deeper_m2's features + its fc1 as a 5x5 window conv (22 places x 128 "
+    "+ (x, y) on 28x112), LSTM 128, attention 64, embedding 32; MACs for 5 greedy steps",
 )
 def caption_attention_lstm(
     num_classes: int = len(CAPTION_WORDS), in_chans: int = 1, **kwargs

@@ -28,7 +28,15 @@ from matplotlib.figure import Figure
 
 from cnnzoo.data import load_data
 from cnnzoo.data.core import TensorSplit
-from cnnzoo.models.caption import CAPTION_WORDS, END, PAD, START, ShowAttendTell, caption_loss
+from cnnzoo.models.caption import (
+    CAPTION_WORDS,
+    END,
+    PAD,
+    START,
+    ShowAttendTell,
+    caption_loss,
+    window_from_linear,
+)
 from cnnzoo.registry import create_model
 from cnnzoo.seq.loop import (
     commit_epoch,
@@ -389,7 +397,9 @@ def _load_encoder(model: ShowAttendTell, run_dir: str | Path) -> None:
             f"{run_dir} trained {meta.get('model')!r}; the captioner's encoder is fashion_deeper_m2 "
             "(train one with `cnnzoo train fashion_deeper_m2 --data mnist`)"
         )
-    model.encoder.load_state_dict(classifier.features.state_dict())
+    model.encoder.features.load_state_dict(classifier.features.state_dict())
+    if hasattr(model.encoder, "window"):
+        window_from_linear(model.encoder.window, classifier.classifier[0])
 
 
 def pretrain_encoder(
