@@ -433,12 +433,28 @@ def write_evaluation(path: Path, results: dict[str, dict[str, float]]) -> None:
 # -- attention figure ------------------------------------------------------------------------
 
 
+def _attention_on_pixels(
+    model: ShowAttendTell, alpha: torch.Tensor, grid: torch.Size
+) -> torch.Tensor:
+    """A 28x112 map of one word's attention. With the window encoder, place j is the 28x28
+    window at pixels 4j..4j+27 (two stride-2 pools), so each pixel gets the summed weight of the
+    windows that contain it; otherwise the place grid is stretched over the image."""
+    if hasattr(model.encoder, "window"):
+        heat = torch.zeros(28, WIDTH)
+        for j, weight in enumerate(alpha.tolist()):
+            heat[:, 4 * j : 4 * j + 28] += weight
+        return heat
+    return torch.nn.functional.interpolate(
+        alpha.view(1, 1, *grid), size=(28, WIDTH), mode="bilinear"
+    )[0, 0]
+
+
 @torch.inference_mode()
 def plot_attention(
     path: str | Path, model: ShowAttendTell, strips: Strips, indices: Sequence[int]
 ) -> Path:
     """For each strip: the image, then one panel per generated word with its attention map
-    (``alpha`` over the encoder's grid, upsampled to the image) over the digits."""
+    (``alpha`` over the encoder's places, drawn on the pixels they cover) over the digits."""
     tokens, alphas = greedy_decode(model, strips.images[list(indices)])
     grid = model.encoder(torch.zeros(1, 1, 28, WIDTH)).shape[2:]
     rows = len(indices)
@@ -452,8 +468,7 @@ def plot_attention(
         ax.set_title("input", fontsize=8)
         ax.set_axis_off()
         for t, word in enumerate(words[: cols - 1]):
-            alpha = alphas[r, t].view(1, 1, *grid)
-            heat = torch.nn.functional.interpolate(alpha, size=(28, WIDTH), mode="bilinear")[0, 0]
+            heat = _attention_on_pixels(model, alphas[r, t], grid)
             ax = fig.add_subplot(rows, cols, r * cols + t + 2)
             ax.imshow(image, cmap="gray")
             ax.imshow(heat, cmap="jet", alpha=0.5)
