@@ -116,6 +116,7 @@ def evaluate_genotype(
         epochs=config.proxy_epochs, batch_size=128, seed=config.seed
     )
     kwargs = {"genotype": genotype, "width": config.width}
+    torch.manual_seed(config.seed)  # the same genotype starts from the same weights
     model = CellNet(genotype, data.num_classes, data.in_chans, width=config.width)
     s = summary(model, input_size=data.input_size)
     started = time.process_time()
