@@ -121,11 +121,11 @@ def _print(rows: list[dict], fmt: str, top: int) -> None:
     cells = [
         [
             str(r["trial"]),
+            r["genotype"],
             f"{r['val_acc']:.2f}%",
             format_count(r["params"]),
             format_count(r["macs"]),
             f"{r['cpu_seconds']:.0f}",
-            r["genotype"],
         ]
         for r in rows[:top]
     ]
@@ -133,7 +133,8 @@ def _print(rows: list[dict], fmt: str, top: int) -> None:
     notes = [
         f"{len(rows)} completed trials, {spent:.1f} CPU-minutes of proxy training; accuracy on held-out validation images"
     ]
-    if fmt == "md":
+    if fmt == "md":  # the genotype's "|" would split a Markdown cell
+        cells = [[c.replace("|", "\\|") for c in row] for row in cells]
         print(markdown_table(header, cells, notes), end="")
     else:
         print(text_table(header, cells, left_columns=2, notes=notes, width=400), end="")
