@@ -1,0 +1,259 @@
+"""NASNet-style cell networks over the seed's operation list, and the cells our search found.
+
+B. Zoph, V. Vasudevan, J. Shlens, Q. V. Le. Learning Transferable Architectures for Scalable
+Image Recognition. CVPR, 2018 (the search space: a normal and a reduction cell, each of B blocks;
+a block applies an operation to each of two hidden states chosen from the cell's two inputs and
+earlier blocks, and adds the results; the cell concatenates the blocks nobody consumed).
+E. Real, A. Aggarwal, Y. Huang, Q. V. Le. Regularized Evolution for Image Classifier
+Architecture Search. AAAI, 2019 (the same space, searched by aging evolution).
+
+Operations (the seed's list): identity, 1x3 then 3x1 conv, 1x7 then 7x1 conv, 3x3 dilated conv,
+3x3 average pool, 3x3 / 5x5 / 7x7 max pool, 1x1 conv, 3x3 / 5x5 / 7x7 depthwise-separable conv.
+Convolutions are ReLU-conv-BN as in NASNet; separable ones are applied twice, as there.
+
+Deviations for a small grey-scale proxy: the concatenated block outputs are projected back to
+the cell's width with a 1x1 conv (NASNet widens instead); the network is a 3x3 stem, ``cells``
+normal cells per stage, a reduction cell between stages (width doubles), global average pooling
+and a linear head.
+
+A genotype is text: the normal cell, ``/``, the reduction cell; blocks separated by ``|``, each
+``op@input+op@input`` where input 0 and 1 are the cell's inputs (h_{-2}, h_{-1}) and 2, 3 ...
+the outputs of earlier blocks.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+
+from cnnzoo.registry import Paper, register_model
+
+__all__ = ["FOUND", "OPERATIONS", "REFERENCE", "CellNet", "format_genotype", "parse_genotype"]
+
+ZOPH = Paper(
+    authors="B. Zoph, V. Vasudevan, J. Shlens, Q. V. Le",
+    title="Learning Transferable Architectures for Scalable Image Recognition",
+    year=2018,
+    venue="CVPR",
+    url="https://arxiv.org/abs/1707.07012",
+)
+
+
+def _relu_conv_bn(
+    cin: int, cout: int, kernel, stride: int = 1, padding=0, dilation: int = 1, groups: int = 1
+) -> nn.Sequential:
+    return nn.Sequential(
+        nn.ReLU(),
+        nn.Conv2d(cin, cout, kernel, stride, padding, dilation=dilation, groups=groups, bias=False),
+        nn.BatchNorm2d(cout),
+    )
+
+
+def _separable(c: int, k: int, stride: int) -> nn.Sequential:
+    """NASNet's separable op: (ReLU, depthwise kxk, pointwise 1x1, BN) twice, stride on the first."""
+    layers = []
+    for s in (stride, 1):
+        layers += [
+            nn.ReLU(),
+            nn.Conv2d(c, c, k, s, k // 2, groups=c, bias=False),
+            nn.Conv2d(c, c, 1, bias=False),
+            nn.BatchNorm2d(c),
+        ]
+    return nn.Sequential(*layers)
+
+
+def _factorised(c: int, k: int, stride: int) -> nn.Sequential:
+    """1xk then kx1 convolution."""
+    return nn.Sequential(
+        nn.ReLU(),
+        nn.Conv2d(c, c, (1, k), (1, stride), (0, k // 2), bias=False),
+        nn.Conv2d(c, c, (k, 1), (stride, 1), (k // 2, 0), bias=False),
+        nn.BatchNorm2d(c),
+    )
+
+
+class FactorizedReduce(nn.Module):
+    """Halve the grid without losing half the pixels: two 1x1 stride-2 convs, one shifted by a
+    pixel, concatenated (NASNet's identity at stride 2)."""
+
+    def __init__(self, cin: int, cout: int) -> None:
+        super().__init__()
+        self.act = nn.ReLU()
+        self.conv_a = nn.Conv2d(cin, cout // 2, 1, 2, bias=False)
+        self.conv_b = nn.Conv2d(cin, cout - cout // 2, 1, 2, bias=False)
+        self.bn = nn.BatchNorm2d(cout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.act(x)
+        shifted = nn.functional.pad(x[:, :, 1:, 1:], (0, 1, 0, 1))
+        return self.bn(torch.cat([self.conv_a(x), self.conv_b(shifted)], dim=1))
+
+
+OPERATIONS = {
+    "identity": lambda c, s: nn.Identity() if s == 1 else FactorizedReduce(c, c),
+    "conv_1x3_3x1": lambda c, s: _factorised(c, 3, s),
+    "conv_1x7_7x1": lambda c, s: _factorised(c, 7, s),
+    "dil_conv_3x3": lambda c, s: _relu_conv_bn(c, c, 3, s, 2, dilation=2),
+    "avg_pool_3x3": lambda c, s: nn.AvgPool2d(3, s, 1, count_include_pad=False),
+    "max_pool_3x3": lambda c, s: nn.MaxPool2d(3, s, 1),
+    "max_pool_5x5": lambda c, s: nn.MaxPool2d(5, s, 2),
+    "max_pool_7x7": lambda c, s: nn.MaxPool2d(7, s, 3),
+    "conv_1x1": lambda c, s: _relu_conv_bn(c, c, 1, s),
+    "conv_3x3": lambda c, s: _relu_conv_bn(c, c, 3, s, 1),
+    "sep_conv_3x3": lambda c, s: _separable(c, 3, s),
+    "sep_conv_5x5": lambda c, s: _separable(c, 5, s),
+    "sep_conv_7x7": lambda c, s: _separable(c, 7, s),
+}
+
+Block = tuple[str, int, str, int]
+
+
+def parse_genotype(text: str) -> tuple[list[Block], list[Block]]:
+    """``"op@i+op@j|.../op@i+op@j|..."`` -> (normal blocks, reduction blocks), checked."""
+    cells = text.strip().split("/")
+    if len(cells) != 2:
+        raise ValueError(f"a genotype is 'NORMAL/REDUCTION', got {text!r}")
+    parsed = []
+    for cell in cells:
+        blocks: list[Block] = []
+        for b, block in enumerate(cell.split("|")):
+            try:
+                (op1, in1), (op2, in2) = (half.split("@") for half in block.split("+"))
+                entry = (op1, int(in1), op2, int(in2))
+            except ValueError:
+                raise ValueError(f"block {block!r} is not 'op@input+op@input'") from None
+            for op, source in ((entry[0], entry[1]), (entry[2], entry[3])):
+                if op not in OPERATIONS:
+                    raise ValueError(
+                        f"unknown operation {op!r}; expected one of {', '.join(OPERATIONS)}"
+                    )
+                if not 0 <= source < b + 2:
+                    raise ValueError(f"block {b} reads input {source}; it can read 0..{b + 1}")
+            blocks.append(entry)
+        parsed.append(blocks)
+    return parsed[0], parsed[1]
+
+
+def format_genotype(normal: list[Block], reduction: list[Block]) -> str:
+    return "/".join(
+        "|".join(f"{a}@{i}+{b}@{j}" for a, i, b, j in cell) for cell in (normal, reduction)
+    )
+
+
+class Cell(nn.Module):
+    def __init__(
+        self,
+        blocks: list[Block],
+        c_prev2: int,
+        c_prev: int,
+        c: int,
+        reduction: bool,
+        prev_reduced: bool,
+    ) -> None:
+        super().__init__()
+        self.blocks = blocks
+        self.pre0 = FactorizedReduce(c_prev2, c) if prev_reduced else _relu_conv_bn(c_prev2, c, 1)
+        self.pre1 = _relu_conv_bn(c_prev, c, 1)
+        self.ops = nn.ModuleList()
+        for op1, in1, op2, in2 in blocks:
+            for op, source in ((op1, in1), (op2, in2)):
+                stride = 2 if reduction and source < 2 else 1
+                self.ops.append(OPERATIONS[op](c, stride))
+        used = {source for _, i, _, j in blocks for source in (i, j)}
+        self.concat = [k for k in range(2, len(blocks) + 2) if k not in used]
+        self.project = _relu_conv_bn(c * len(self.concat), c, 1)
+
+    def forward(self, s0: torch.Tensor, s1: torch.Tensor) -> torch.Tensor:
+        states = [self.pre0(s0), self.pre1(s1)]
+        for b, (_, in1, _, in2) in enumerate(self.blocks):
+            states.append(self.ops[2 * b](states[in1]) + self.ops[2 * b + 1](states[in2]))
+        return self.project(torch.cat([states[k] for k in self.concat], dim=1))
+
+
+class CellNet(nn.Module):
+    """Stem, ``stages`` stages of ``cells`` normal cells with a reduction cell between them,
+    global average pooling, linear head."""
+
+    def __init__(
+        self,
+        genotype: str,
+        num_classes: int = 10,
+        in_chans: int = 1,
+        width: int = 16,
+        cells: int = 1,
+        stages: int = 3,
+    ) -> None:
+        super().__init__()
+        normal, reduction = parse_genotype(genotype)
+        self.genotype, self.num_classes, self.in_chans = genotype, num_classes, in_chans
+        self.stem = nn.Sequential(
+            nn.Conv2d(in_chans, width, 3, 1, 1, bias=False), nn.BatchNorm2d(width)
+        )
+        self.cells = nn.ModuleList()
+        self.feature_info = []
+        c_prev2 = c_prev = c = width
+        prev_reduced = False
+        for stage in range(stages):
+            if stage > 0:
+                c *= 2
+                self.cells.append(Cell(reduction, c_prev2, c_prev, c, True, prev_reduced))
+                c_prev2, c_prev, prev_reduced = c_prev, c, True
+            for _ in range(cells):
+                self.cells.append(Cell(normal, c_prev2, c_prev, c, False, prev_reduced))
+                c_prev2, c_prev, prev_reduced = c_prev, c, False
+            index = len(self.cells) - 1
+            self.feature_info.append(
+                {"module": f"cells.{index}", "num_chs": c, "reduction": 2**stage}
+            )
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.flatten = nn.Flatten(1)
+        self.head = nn.Linear(c, num_classes)
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        s0 = s1 = self.stem(x)
+        for cell in self.cells:
+            s0, s1 = s1, cell(s0, s1)
+        return s1
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.flatten(self.pool(self.forward_features(x))))
+
+    def get_classifier(self) -> nn.Module:
+        return self.head
+
+    def reset_classifier(self, num_classes: int) -> None:
+        self.num_classes = num_classes
+        old = self.head
+        self.head = nn.Linear(
+            old.in_features, num_classes, device=old.weight.device, dtype=old.weight.dtype
+        )
+
+
+# Cells found by `cnnzoo nas search` (docs/nas.md has the runs); filled in from its results.
+FOUND: dict[str, str] = {}
+
+
+# A hand-picked reference cell (not searched): separable and pooling branches, NASNet-A-like.
+REFERENCE = (
+    "sep_conv_3x3@1+identity@1|sep_conv_5x5@0+sep_conv_3x3@1|avg_pool_3x3@1+identity@0"
+    "/sep_conv_5x5@1+sep_conv_7x7@0|max_pool_3x3@1+sep_conv_7x7@0|avg_pool_3x3@2+sep_conv_3x3@2"
+)
+
+
+@register_model(
+    paper=ZOPH,
+    input_size=(1, 28, 28),
+    num_classes=10,
+    family="nas",
+    params=48_194,
+    macs=5_253_120,
+    dataset="Fashion-MNIST",
+    reported="no published figure: a hand-picked cell of the search space (width 8, one cell per stage)",
+    notes="genotype= any cell text (see cnnzoo.models.nascell); default: REFERENCE",
+)
+def nas_cell(
+    num_classes: int = 10, in_chans: int = 1, genotype: str = REFERENCE, **kwargs
+) -> CellNet:
+    """A CellNet of any genotype (the search's proxy size: width 8, one cell per stage)."""
+    kwargs.setdefault("width", 8)
+    return CellNet(genotype, num_classes, in_chans, **kwargs)
