@@ -122,7 +122,7 @@ def _maximize_options(sub: argparse.ArgumentParser) -> None:
     sub.add_argument("--channels", type=_channel_list, default=list(range(16)), help="e.g. 0-15")
     sub.add_argument("--unit", choices=["channel", "neuron", "class"], default="channel")
     sub.add_argument("--steps", type=int, default=128)
-    sub.add_argument("--lr", type=float, default=0.05)
+    sub.add_argument("--lr", type=float, help="step (default 0.05; --fourier 0.002)")
     sub.add_argument("--l2", type=float, default=1e-3, help="L2 decay towards grey per step")
     sub.add_argument("--blur-every", type=int, default=4, help="Gaussian blur period (0: off)")
     sub.add_argument("--jitter", type=int, default=2, help="random shift in pixels (0: off)")

@@ -88,7 +88,7 @@ def gradient_flow(
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-            result.losses.append(float(loss))
+            result.losses.append(loss.item())
             done += 1
             if done == steps:
                 break

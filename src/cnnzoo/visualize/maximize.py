@@ -1,6 +1,7 @@
 """Activation maximisation: the input that most excites a channel, a neuron or a class logit.
 
-Gradient ascent on the image, ``x <- x + a * da/dx`` (here with Adam's step sizes), regularised as
+Gradient ascent on the image, ``x <- x + a * da/dx`` (the gradient divided by its mean magnitude
+per image, so ``a`` is a step in pixel units whatever the layer's scale), regularised as
 in Yosinski, Clune, Nguyen, Fuchs, Lipson. Understanding Neural Networks Through Deep
 Visualization. 2015: L2 decay towards grey, a Gaussian blur every few steps, random jitter
 (translations) before each step, and clipping to valid pixels. Optionally the image is
@@ -36,7 +37,9 @@ class Regularization:
     """Yosinski et al.'s regularisers (pixel parameterisation) and the step size."""
 
     steps: int = 128
-    lr: float = 0.05
+    lr: float | None = None
+    """Step size in units of the mean gradient magnitude (default: 0.05 for pixels, 0.002 for
+    the Fourier spectrum, whose coefficients start at 0.01)."""
     l2_decay: float = 1e-3
     """Fraction of the distance to mid-grey removed at every step."""
     blur_every: int = 4
@@ -77,8 +80,9 @@ class _FourierImage:
 
     def image(self) -> torch.Tensor:
         spectrum = torch.view_as_complex(self.spectrum) * self.scale
-        # As in Lucid: an unnormalised inverse FFT (divided by H*W), then divided by 4.
-        image = torch.fft.irfft2(spectrum, s=self.size) / 4
+        # As Lucid's fft_image: the 1/f scale times sqrt(H*W) with an inverse FFT that divides
+        # by H*W (= an orthonormal one), then divided by 4.
+        image = torch.fft.irfft2(spectrum, s=self.size, norm="ortho") / 4
         if image.shape[1] == 3:
             image = torch.einsum("nchw,dc->ndhw", image, _COLOR_SQRT)
         return torch.sigmoid(2 * image)
@@ -136,7 +140,7 @@ def maximize(
     else:
         pixels = (0.5 + 0.01 * torch.randn(shape, generator=generator)).requires_grad_()
         params, image_of = [pixels], lambda: pixels
-    optimizer = torch.optim.Adam(params, lr=reg.lr)
+    step_size = reg.lr if reg.lr is not None else (0.002 if fourier else 0.05)
     try:
         for step in range(reg.steps):
             image = image_of()
@@ -144,10 +148,11 @@ def maximize(
                 dy, dx = torch.randint(-reg.jitter, reg.jitter + 1, (2,), generator=generator)
                 image = torch.roll(image, (int(dy), int(dx)), dims=(2, 3))
             score = _objective(model, (image - mean_t) / std_t, layer, target, unit)
-            optimizer.zero_grad()
-            (-score.sum()).backward()
-            optimizer.step()
+            grads = torch.autograd.grad(score.sum(), params)
             with torch.no_grad():
+                for param, grad in zip(params, grads, strict=True):
+                    scale = grad.abs().flatten(1).mean(1).clamp_min(1e-12)
+                    param.add_(grad / scale.view(-1, *[1] * (grad.dim() - 1)), alpha=step_size)
                 if fourier:
                     source.spectrum.mul_(1 - reg.l2_decay)
                     continue
