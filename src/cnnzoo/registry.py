@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import difflib
 import fnmatch
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -68,6 +69,12 @@ class ModelCard:
     dataset: str = "ImageNet"
     notes: str = ""
     tags: tuple[str, ...] = field(default_factory=tuple)
+    torchvision: str | None = None
+    """The torchvision builder of this variant's twin: the same tensors in the same order and
+    shapes, computing the same function (so its weights load one-to-one), or ``None``."""
+    task: str = "classify"
+    """What the model does: "classify" (images -> logits; the model contract applies), or
+    "lm", "caption", "gan" for the sequence and generative families."""
 
     @property
     def year(self) -> int:
@@ -89,6 +96,8 @@ class ModelCard:
             "dataset": self.dataset,
             "notes": self.notes,
             "tags": list(self.tags),
+            "torchvision": self.torchvision,
+            "task": self.task,
         }
 
 
@@ -176,8 +185,6 @@ def list_families() -> list[str]:
 
 
 def _natural_key(name: str) -> list[Any]:
-    import re
-
     return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", name)]
 
 
@@ -207,5 +214,6 @@ def create_model(
     kwargs["num_classes"] = card.num_classes if num_classes is None else num_classes
     kwargs["in_chans"] = card.input_size[0] if in_chans is None else in_chans
     model = _BUILDERS[name](**kwargs)
-    model.card = card
+    # setattr: nn.Module.__setattr__ is typed for tensors and modules only.
+    setattr(model, "card", card)  # noqa: B010
     return model

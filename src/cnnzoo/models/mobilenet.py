@@ -32,7 +32,8 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from cnnzoo.layers import ConvNormAct, DepthwiseSeparableConv, make_divisible, new_linear_head
+from cnnzoo.layers import ConvNormAct, DepthwiseSeparableConv, make_divisible
+from cnnzoo.models._base import Classifier
 from cnnzoo.registry import Paper, register_model
 
 __all__ = ["InvertedResidual", "MobileNetV1", "MobileNetV2"]
@@ -73,16 +74,14 @@ V1_LAYERS = [
 V1_STEM = 32
 
 
-class MobileNetV1(nn.Module):
+class MobileNetV1(Classifier):
     """MobileNet v1: ``stem``, ``blocks.block1`` ... ``blocks.block13`` (each ``depthwise`` +
     ``pointwise``), global average pool, ``classifier`` (FC)."""
 
     def __init__(self, width_mult: float = 1.0, num_classes: int = 1000, in_chans: int = 3) -> None:
-        super().__init__()
+        super().__init__(num_classes, in_chans)
         if width_mult <= 0:
             raise ValueError(f"width_mult must be positive, got {width_mult}")
-        self.num_classes = num_classes
-        self.in_chans = in_chans
         self.width_mult = width_mult
 
         def width(channels: int) -> int:
@@ -114,16 +113,8 @@ class MobileNetV1(nn.Module):
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         return self.blocks(self.stem(x))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.classifier(self.flatten(self.global_pool(self.forward_features(x))))
-
-    def get_classifier(self) -> nn.Module:
-        return self.classifier
-
-    def reset_classifier(self, num_classes: int) -> None:
-        self.num_classes = num_classes
-        old = self.classifier
-        self.classifier = new_linear_head(old, num_classes)
+    def forward_head(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.flatten(self.global_pool(x)))
 
 
 class InvertedResidual(nn.Module):
@@ -136,7 +127,10 @@ class InvertedResidual(nn.Module):
             raise ValueError(f"stride must be 1 or 2, got {stride}")
         hidden = round(in_channels * expand_ratio)
         self.use_residual = stride == 1 and in_channels == out_channels
-        if expand_ratio != 1:
+        # No module at all when t = 1 (not an Identity): the paper's first row has no expansion
+        # layer, and the summary lists no empty row for it.
+        self.use_expand = expand_ratio != 1
+        if self.use_expand:
             self.expand = ConvNormAct(in_channels, hidden, 1, act_layer=nn.ReLU6)
         self.depthwise = ConvNormAct(
             hidden, hidden, 3, stride=stride, groups=hidden, act_layer=nn.ReLU6
@@ -147,7 +141,8 @@ class InvertedResidual(nn.Module):
         self.out_channels = out_channels
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.expand(x) if hasattr(self, "expand") else x
+        out = self.expand(x) if self.use_expand else x
+
         out = self.project(self.depthwise(out))
         return x + out if self.use_residual else out
 
@@ -164,7 +159,7 @@ V2_SETTINGS = [
 ]
 
 
-class MobileNetV2(nn.Module):
+class MobileNetV2(Classifier):
     """MobileNet v2: ``stem``, ``stage1`` ... ``stage7`` (one per row of Table 2, blocks
     ``block1``...), ``head`` (1x1 to 1280), global average pool, ``drop``, ``classifier``."""
 
@@ -176,9 +171,7 @@ class MobileNetV2(nn.Module):
         drop_rate: float = 0.2,
         last_channels: int = 1280,
     ) -> None:
-        super().__init__()
-        self.num_classes = num_classes
-        self.in_chans = in_chans
+        super().__init__(num_classes, in_chans)
         self.width_mult = width_mult
         channels = make_divisible(32 * width_mult, 8)
         self.stem = ConvNormAct(in_chans, channels, 3, stride=2, act_layer=nn.ReLU6)
@@ -223,17 +216,8 @@ class MobileNetV2(nn.Module):
             x = getattr(self, f"stage{index}")(x)
         return self.head(x)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.flatten(self.global_pool(self.forward_features(x)))
-        return self.classifier(self.drop(x))
-
-    def get_classifier(self) -> nn.Module:
-        return self.classifier
-
-    def reset_classifier(self, num_classes: int) -> None:
-        self.num_classes = num_classes
-        old = self.classifier
-        self.classifier = new_linear_head(old, num_classes)
+    def forward_head(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.drop(self.flatten(self.global_pool(x))))
 
 
 # -- MobileNet v1: 4 widths x 4 resolutions ----------------------------------------------------
@@ -348,6 +332,7 @@ for _alpha_name in _ALPHAS:
     "params, 0.30 'GFLOPS' (multiply-adds), 71.878% top-1.",
     notes="Width 1.0; torchvision's mobilenet_v2 layer for layer (dropout 0.2 before the FC). "
     "top1 is the paper's.",
+    torchvision="mobilenet_v2",
 )
 def mobilenet_v2(**kwargs) -> MobileNetV2:
     return MobileNetV2(width_mult=1.0, **kwargs)

@@ -27,7 +27,7 @@ from typing import Literal
 import torch
 import torch.nn as nn
 
-from cnnzoo.layers import new_linear_head
+from cnnzoo.models._base import Classifier
 from cnnzoo.models.resnet import (
     SDMode,
     ZeroPadShortcut,
@@ -132,7 +132,7 @@ class PyramidBottleneck(nn.Module):
         return self.drop_path(out) + identity
 
 
-class PyramidNet(nn.Module):
+class PyramidNet(Classifier):
     """Additive PyramidNet for 32x32 inputs: ``depth`` and widening factor ``alpha``."""
 
     def __init__(
@@ -145,7 +145,7 @@ class PyramidNet(nn.Module):
         num_classes: int = 10,
         in_chans: int = 3,
     ) -> None:
-        super().__init__()
+        super().__init__(num_classes, in_chans)
         block_cls = {"basic": PyramidBasicBlock, "bottleneck": PyramidBottleneck}.get(block)
         if block_cls is None:
             raise ValueError(f"block must be 'basic' or 'bottleneck', got {block!r}")
@@ -156,8 +156,6 @@ class PyramidNet(nn.Module):
                 f"(e.g. {'110' if block == 'basic' else '164, 272'}), got {depth}"
             )
         n = (depth - 2) // (3 * layers_per_block)
-        self.num_classes = num_classes
-        self.in_chans = in_chans
         self.depth = depth
         self.alpha = alpha
 
@@ -206,16 +204,8 @@ class PyramidNet(nn.Module):
         x = self.stage3(self.stage2(self.stage1(x)))
         return self.final_act(self.final_bn(x))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.classifier(self.flatten(self.global_pool(self.forward_features(x))))
-
-    def get_classifier(self) -> nn.Module:
-        return self.classifier
-
-    def reset_classifier(self, num_classes: int) -> None:
-        self.num_classes = num_classes
-        old = self.classifier
-        self.classifier = new_linear_head(old, num_classes)
+    def forward_head(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.flatten(self.global_pool(x)))
 
 
 @register_model(

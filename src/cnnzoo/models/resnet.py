@@ -47,7 +47,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from cnnzoo.layers import ConvNormAct, DropPath, new_linear_head
+from cnnzoo.layers import ConvNormAct, DropPath
+from cnnzoo.models._base import Classifier
 from cnnzoo.registry import Paper, register_model
 
 __all__ = [
@@ -331,7 +332,7 @@ _POST_BLOCKS: dict[str, type[nn.Module]] = {
 }
 
 
-class ResNet(nn.Module):
+class ResNet(Classifier):
     """A post-activation ResNet: stem, stages of residual blocks, global pooling, linear head.
 
     ``stem="imagenet"``: 7x7/2 conv-BN-ReLU + 3x3/2 max pooling. ``stem="cifar"``: one 3x3
@@ -356,14 +357,12 @@ class ResNet(nn.Module):
         num_classes: int = 1000,
         in_chans: int = 3,
     ) -> None:
-        super().__init__()
+        super().__init__(num_classes, in_chans)
         if block not in _POST_BLOCKS:
             raise ValueError(f"block must be one of {', '.join(_POST_BLOCKS)}, got {block!r}")
         if len(layers) != len(widths):
             raise ValueError(f"layers {tuple(layers)} and widths {tuple(widths)} differ in length")
         block_cls = _POST_BLOCKS[block]
-        self.num_classes = num_classes
-        self.in_chans = in_chans
 
         if stem == "imagenet":
             self.stem = ConvNormAct(in_chans, stem_width, 7, stride=2, padding=3)
@@ -425,16 +424,8 @@ class ResNet(nn.Module):
             x = stage(x)
         return x
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.classifier(self.flatten(self.global_pool(self.forward_features(x))))
-
-    def get_classifier(self) -> nn.Module:
-        return self.classifier
-
-    def reset_classifier(self, num_classes: int) -> None:
-        self.num_classes = num_classes
-        old = self.classifier
-        self.classifier = new_linear_head(old, num_classes)
+    def forward_head(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.flatten(self.global_pool(x)))
 
 
 def _init_weights(model: nn.Module) -> None:
@@ -546,7 +537,7 @@ _PRE_BLOCKS: dict[str, type[nn.Module]] = {
 }
 
 
-class PreActResNet(nn.Module):
+class PreActResNet(Classifier):
     """A pre-activation ResNet for 32x32 inputs (He et al. 2016; also Wide ResNet).
 
     A bare 3x3 conv stem (the first unit normalises its input), three stages, then the final
@@ -568,14 +559,12 @@ class PreActResNet(nn.Module):
         num_classes: int = 10,
         in_chans: int = 3,
     ) -> None:
-        super().__init__()
+        super().__init__(num_classes, in_chans)
         if block not in _PRE_BLOCKS:
             raise ValueError(f"block must be one of {', '.join(_PRE_BLOCKS)}, got {block!r}")
         if len(layers) != len(widths):
             raise ValueError(f"layers {tuple(layers)} and widths {tuple(widths)} differ in length")
         block_cls = _PRE_BLOCKS[block]
-        self.num_classes = num_classes
-        self.in_chans = in_chans
         self.stem = nn.Conv2d(in_chans, stem_width, 3, padding=1, bias=False)
         self.feature_info = [{"module": "stem", "num_chs": stem_width, "reduction": 1}]
 
@@ -626,16 +615,8 @@ class PreActResNet(nn.Module):
             x = stage(x)
         return self.final_act(self.final_bn(x))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.classifier(self.flatten(self.global_pool(self.forward_features(x))))
-
-    def get_classifier(self) -> nn.Module:
-        return self.classifier
-
-    def reset_classifier(self, num_classes: int) -> None:
-        self.num_classes = num_classes
-        old = self.classifier
-        self.classifier = new_linear_head(old, num_classes)
+    def forward_head(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.flatten(self.global_pool(x)))
 
 
 # -- builders ---------------------------------------------------------------------------------
@@ -676,6 +657,7 @@ def _preact_cifar(depth: int, block: Literal["basic", "bottleneck"], **kwargs) -
     "torchvision resnet18: 11,689,512 params, 1.81 GFLOPS (MACs), 69.758% top-1 (single crop).",
     notes="Basic blocks: the stride sits on the first 3x3 convolution in the paper and in "
     "torchvision alike, so there is no v1.5 twin. Projection shortcuts (option B).",
+    torchvision="resnet18",
 )
 def resnet18(**kwargs) -> ResNet:
     return _imagenet("basic", (2, 2, 2, 2), **kwargs)
@@ -690,6 +672,7 @@ def resnet18(**kwargs) -> ResNet:
     reported="Paper Table 1: 3.6 x 10^9 FLOPs (= mult-adds); Table 3: 24.52% top-1 error (10-crop, "
     "option B). torchvision resnet34: 21,797,672 params, 3.66 GFLOPS (MACs), 73.314% top-1.",
     notes="Basic blocks; identical to torchvision's resnet34. Projection shortcuts (option B).",
+    torchvision="resnet34",
 )
 def resnet34(**kwargs) -> ResNet:
     return _imagenet("basic", (3, 4, 6, 3), **kwargs)
@@ -721,6 +704,7 @@ def resnet50(**kwargs) -> ResNet:
     "76.130% top-1 single crop. Paper (stride on the 1x1): 3.8 x 10^9 FLOPs.",
     notes="ResNet v1.5 (fb.resnet.torch, torchvision, NVIDIA): the stride-2 downsampling is on the "
     "3x3 convolution. Same parameters as resnet50, 231M more MACs at 224x224.",
+    torchvision="resnet50",
 )
 def resnet50_v1_5(**kwargs) -> ResNet:
     return _imagenet("bottleneck", (3, 4, 6, 3), stride_on="3x3", **kwargs)
@@ -749,6 +733,7 @@ def resnet101(**kwargs) -> ResNet:
     reported="torchvision resnet101 (IMAGENET1K_V1): 44,549,160 params, 7.80 GFLOPS (MACs), "
     "77.374% top-1 single crop.",
     notes="ResNet v1.5: stride on the 3x3 convolution, as torchvision. Same parameters as resnet101.",
+    torchvision="resnet101",
 )
 def resnet101_v1_5(**kwargs) -> ResNet:
     return _imagenet("bottleneck", (3, 4, 23, 3), stride_on="3x3", **kwargs)
@@ -777,6 +762,7 @@ def resnet152(**kwargs) -> ResNet:
     reported="torchvision resnet152 (IMAGENET1K_V1): 60,192,808 params, 11.51 GFLOPS (MACs), "
     "78.312% top-1 single crop.",
     notes="ResNet v1.5: stride on the 3x3 convolution, as torchvision. Same parameters as resnet152.",
+    torchvision="resnet152",
 )
 def resnet152_v1_5(**kwargs) -> ResNet:
     return _imagenet("bottleneck", (3, 8, 36, 3), stride_on="3x3", **kwargs)

@@ -119,6 +119,7 @@ def wrn28_10(**kwargs) -> PreActResNet:
     "torchvision wide_resnet50_2: 68,883,240 params, 11.40 GFLOPS (MACs), 78.468% top-1.",
     notes="ResNet-50 with bottleneck width doubled (base_width=128): 3x3 convolutions with 128/256/"
     "512/1024 filters; stride on the 3x3 as in the authors' (fb.resnet.torch) code and torchvision.",
+    torchvision="wide_resnet50_2",
 )
 def wide_resnet50_2(**kwargs) -> ResNet:
     kwargs.setdefault("stride_on", "3x3")
@@ -134,6 +135,7 @@ def wide_resnet50_2(**kwargs) -> ResNet:
     reported="torchvision wide_resnet101_2: 126,886,696 params, 22.75 GFLOPS (MACs), 78.848% top-1. "
     "Not in the paper.",
     notes="ResNet-101 with bottleneck width doubled (base_width=128), stride on the 3x3.",
+    torchvision="wide_resnet101_2",
 )
 def wide_resnet101_2(**kwargs) -> ResNet:
     kwargs.setdefault("stride_on", "3x3")
