@@ -147,7 +147,12 @@ def test_top_patches_finds_the_bright_spot_and_crops_its_field() -> None:
     assert result.units[0, 0].tolist() == [1, 4]
     assert result.boxes[0, 0].tolist() == [0, 3, 3, 6]
     assert torch.equal(result.patches[0, 0], images[3, :, 0:3, 3:6])
-    assert result.projections.shape == (1, 2, 1, 3, 3)
+    # d unit / d pixel is the all-ones kernel over the field, with either projection.
+    assert torch.equal(result.projections[0, 0], torch.ones(1, 3, 3))
+    guided = top_patches(
+        model, images, lambda u: u.float() / 255, "1", [0], k=1, projection="guided-backprop"
+    )
+    assert torch.equal(guided.projections[0, 0], torch.ones(1, 3, 3))
     assert layer_geometry(create_model("fashion_cnn"), (1, 28, 28), "features.pool1") == (4, 2)
 
 

@@ -141,6 +141,12 @@ def _patches_options(sub: argparse.ArgumentParser) -> None:
     sub.add_argument("--channels", type=_channel_list, help="channels (default: the first 8)")
     sub.add_argument("--k", type=int, default=9, help="images per channel (default 9)")
     sub.add_argument("--limit", type=int, default=10_000, help="images searched (default 10000)")
+    sub.add_argument(
+        "--projection",
+        choices=["deconvnet", "guided-backprop"],
+        default="deconvnet",
+        help="deconvnet (ZFNet; needs max-pool switches to depend on the image) or guided-backprop",
+    )
     sub.add_argument("--batch-size", type=int, default=1000)
 
 
@@ -380,10 +386,12 @@ def _run_top_patches(vis, sources, args, out):  # type: ignore[no-untyped-def]
             args.channels,
             args.k,
             batch_size=args.batch_size,
+            projection=args.projection,
         )
         title = f"{source.title}; {len(images):,} {args.split or 'test'} images"
         fig = vis.plot_top_patches(result, title)
-        paths.append(_save(vis, fig, out, f"top-patches-{layer}"))
+        suffix = "" if args.projection == "deconvnet" else f"-{args.projection}"
+        paths.append(_save(vis, fig, out, f"top-patches-{layer}{suffix}"))
     return paths
 
 

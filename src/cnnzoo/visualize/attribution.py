@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 import torch.nn as nn
@@ -64,11 +65,20 @@ class _RectifierHooks:
             self.backward_hooks.extend(hooks)  # type: ignore[attr-defined]
 
 
-class _GuidedBackprop(_RectifierHooks, GuidedBackprop):
+class _Quiet:
+    """captum warns on every call that it sets (and removes) ReLU hooks: that is the method."""
+
+    def attribute(self, *args: Any, **kwargs: Any) -> torch.Tensor:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Setting backward hooks on ReLU")
+            return super().attribute(*args, **kwargs)  # type: ignore[misc]
+
+
+class _GuidedBackprop(_Quiet, _RectifierHooks, GuidedBackprop):
     pass
 
 
-class _Deconvolution(_RectifierHooks, Deconvolution):
+class _Deconvolution(_Quiet, _RectifierHooks, Deconvolution):
     pass
 
 
@@ -126,13 +136,23 @@ def attribute(
 
 
 def project_units(
-    model: nn.Module, x: torch.Tensor, layer: str, units: torch.Tensor
+    model: nn.Module,
+    x: torch.Tensor,
+    layer: str,
+    units: torch.Tensor,
+    method: str = "deconvnet",
 ) -> torch.Tensor:
-    """Deconvnet projections ``(N, C, H, W)`` of one unit per image of ``layer``'s output
-    (``units``: flat indices into each image's ``(C, H, W)`` map), in one backward pass."""
+    """Deconvnet (or guided-backprop) projections ``(N, C, H, W)`` of one unit per image of
+    ``layer``'s output (``units``: flat indices into each image's ``(C, H, W)`` map), in one
+    backward pass. Without max-pooling a deconvnet projection does not depend on the image at
+    all (its ReLUs ignore the forward pass; only the pooling switches carry the image), so for
+    networks without max-pooling guided backprop shows more."""
     model.eval()
     x = x.detach().clone().requires_grad_(True)
-    return _Deconvolution(LayerModel(model, layer)).attribute(x, target=units).detach()
+    kinds = {"deconvnet": _Deconvolution, "guided-backprop": _GuidedBackprop}
+    if method not in kinds:
+        raise ValueError(f"projection must be deconvnet or guided-backprop, got {method!r}")
+    return kinds[method](LayerModel(model, layer)).attribute(x, target=units).detach()
 
 
 def spatial_layers(model: nn.Module, x: torch.Tensor, layers: Sequence[str]) -> dict[str, tuple]:

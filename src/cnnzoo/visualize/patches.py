@@ -52,6 +52,8 @@ class TopPatches:
     """``(channels, k, C, rf, rf)`` deconvnet projections of the unit, same crops."""
     receptive_field: int
     jump: int
+    method: str = "deconvnet"
+    """How the projections were made: deconvnet or guided-backprop."""
 
 
 def layer_geometry(model: nn.Module, input_size: Sequence[int], layer: str) -> tuple[int, int]:
@@ -124,11 +126,12 @@ def top_patches(
     k: int = 9,
     *,
     batch_size: int = 1000,
+    projection: str = "deconvnet",
 ) -> TopPatches:
     """The ``k`` images (of uint8 ``images``) that most activate each channel of ``layer``.
 
     ``prepare`` turns uint8 images into model input (the run's normalisation); ``channels``
-    defaults to the first 8.
+    defaults to the first 8; ``projection`` is ``"deconvnet"`` (ZFNet) or ``"guided-backprop"``.
     """
     values, positions, map_size = strongest_units(model, images, prepare, layer, batch_size)
     chosen = list(channels) if channels is not None else list(range(min(8, values.shape[1])))
@@ -142,15 +145,15 @@ def top_patches(
     units = torch.stack([flat // map_size[1], flat % map_size[1]], dim=-1)
     rf, jump = layer_geometry(model, images.shape[1:], layer)
     boxes = _boxes(units, rf, jump, map_size, images.shape[-2:])
-    # Deconvnet projection of each chosen unit: one batch, one backward pass.
+    # Projection of each chosen unit: one batch, one backward pass.
     unit_index = torch.tensor(chosen).view(-1, 1) * (map_size[0] * map_size[1]) + flat
-    projection = project_units(
-        model, prepare(images[indices.flatten()]), layer, unit_index.flatten()
+    projected_units = project_units(
+        model, prepare(images[indices.flatten()]), layer, unit_index.flatten(), projection
     )
     crops = [_crop(images[i], b) for i, b in zip(indices.flatten(), boxes.view(-1, 4), strict=True)]
     projected = [
         _crop(p, b)
-        for p, b in zip(projection.view(-1, *images.shape[1:]), boxes.view(-1, 4), strict=True)
+        for p, b in zip(projected_units.view(-1, *images.shape[1:]), boxes.view(-1, 4), strict=True)
     ]
     h, w = images.shape[-2:]
     clipped = torch.stack(
@@ -173,6 +176,7 @@ def top_patches(
         projections=torch.stack(projected).view(len(chosen), k, *projected[0].shape),
         receptive_field=rf,
         jump=jump,
+        method=projection,
     )
 
 
@@ -203,7 +207,7 @@ def plot_top_patches(result: TopPatches, title: str = "", blocks_per_row: int = 
         label.text(0.5, 0, f"channel {result.channels[c]}", ha="center", va="bottom", fontsize=7)
     fig.suptitle(
         f"{title}\n{result.layer}: top {k} images per channel, cropped to the receptive field "
-        f"({result.receptive_field} px); left deconvnet projection, right image patch",
+        f"({result.receptive_field} px); left {result.method} projection, right image patch",
         fontsize=8,
     )
     return fig
