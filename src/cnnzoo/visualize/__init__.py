@@ -3,7 +3,7 @@
 gradient flow and loss landscapes. Every function returns tensors; ``plot_*`` return matplotlib
 ``Figure`` objects (save them with :func:`save_figure`).
 
->>> from cnnzoo.visualize import load_source, source_images, attribute, plot_attribution
+>>> from cnnzoo.visualize import load_source, source_images, attribute, plot_attribution, save_figure
 >>> src = load_source("runs/fashion_cnn-fashion_mnist-20260101-120000")
 >>> images, labels, classes = source_images(src, indices=[0, 1], data_dir="data")
 >>> maps = attribute(src.model, src.prepare(images), "guided-backprop")
