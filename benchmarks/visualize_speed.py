@@ -8,7 +8,7 @@
 
     python benchmarks/visualize_speed.py [--run RUN] [--data-dir ../shared/datasets] [--threads 2]
 
-Not run in CI. Each per-image method is called once to warm up, then timed (median of 3).
+Not run in CI. Each per-image method is called once to warm up, then timed (median of ``--repeats``).
 """
 
 from __future__ import annotations
@@ -46,7 +46,8 @@ def timed(fn: Callable[[], object], repeats: int = 3) -> float:
     return statistics.median(times)
 
 
-def per_image_methods() -> list[tuple[str, float]]:
+def per_image_methods(repeats: int) -> None:
+    """Print each method's time as soon as it is measured."""
     model = create_model("resnet50").eval()
     x = torch.randn(1, 3, 224, 224)
     stages = default_layers(model)
@@ -62,7 +63,8 @@ def per_image_methods() -> list[tuple[str, float]]:
         calls[method] = lambda m=method: attribute(model, x, m, target=0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return [(name, timed(fn)) for name, fn in calls.items()]
+        for name, fn in calls.items():
+            print(f"  {name:<32} {timed(fn, repeats):6.2f} s", flush=True)
 
 
 def top_patches_time(run: str | None, data_dir: str | None) -> tuple[str, float]:
@@ -100,16 +102,16 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--landscape-grid", type=int, default=4, help="small grid timed")
     parser.add_argument("--full-landscape", action="store_true")
+    parser.add_argument("--repeats", type=int, default=3, help="timed calls per method")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
-    print("ResNet-50, 3x224x224, one image (target <= 2 s each):")
-    for name, seconds in per_image_methods():
-        print(f"  {name:<32} {seconds:6.2f} s")
     name, seconds = top_patches_time(args.run, args.data_dir)
-    print(f"{name}: {seconds:.1f} s (target <= 30 s)")
+    print(f"{name}: {seconds:.1f} s (target <= 30 s)", flush=True)
     name, seconds = landscape_time(None if args.full_landscape else args.landscape_grid)
-    print(f"{name}: {seconds:.0f} s (target <= 300 s)")
+    print(f"{name}: {seconds:.0f} s (target <= 300 s)", flush=True)
+    print("ResNet-50, 3x224x224, one image (target <= 2 s each):", flush=True)
+    per_image_methods(args.repeats)
 
 
 if __name__ == "__main__":
