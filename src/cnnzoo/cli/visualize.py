@@ -166,8 +166,8 @@ def _landscape_options(sub: argparse.ArgumentParser) -> None:
     )
     sub.add_argument("--grid", type=int, default=21, help="2-D grid points per axis (21)")
     sub.add_argument("--span", type=float, default=1.0, help="2-D range [-span, span]")
-    sub.add_argument("--limit", type=int, default=500, help="images of --split used (500)")
-    sub.add_argument("--batch-size", type=int, default=500)
+    sub.add_argument("--limit", type=int, default=256, help="images of --split used (256)")
+    sub.add_argument("--batch-size", type=int, default=256)
     sub.add_argument("--cap", type=float, default=10.0, help="clip losses above this in plots")
 
 
