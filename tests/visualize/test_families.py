@@ -1,0 +1,96 @@
+"""Every visualisation runs on one small model of every family, at its smallest input."""
+
+import warnings
+
+import pytest
+import torch
+
+from cnnzoo.registry import create_model, list_families
+from cnnzoo.visualize import (
+    GradCamWarning,
+    Regularization,
+    activations,
+    attribute,
+    default_layers,
+    filters,
+    gradcam,
+    gradient_norms,
+    interpolate,
+    maximize,
+    surface,
+    top_patches,
+    weight_layers,
+)
+
+# (model, input side): the family's cheapest variant at the smallest input it accepts.
+SAMPLES = {
+    "alexnet": ("alexnet_tv", 64),
+    "course": ("fashion_cnn", 28),
+    "densenet": ("densenet40_k12", 8),
+    "googlenet": ("googlenet", 32),
+    "inception_v2": ("bn_inception", 8),
+    "inception_v3": ("inception_v3", 75),
+    "inception_v4": ("inception_v4", 75),
+    "lenet": ("lenet5", 32),
+    "mobilenet": ("mobilenet_v2", 8),
+    "nin": ("nin_cifar", 8),
+    "pattern": ("pattern_n1m1k0", 32),
+    "pyramidnet": ("pyramidnet110_a48", 8),
+    "resnet": ("resnet20", 8),
+    "resnext": ("resnext50_32x4d", 8),
+    "shufflenet": ("shufflenet_v1_g3_0_25x", 8),
+    "squeezenet": ("squeezenet1_1", 24),
+    "vgg": ("vgg11_bn_cifar", 32),
+    "wide_resnet": ("wrn16_4", 8),
+    "xception": ("xception", 8),
+    "zfnet": ("zfnet", 224),
+}
+# The methods that add nothing model-specific beyond a forward/backward pass run on a subset that
+# still covers ReLU6 (MobileNet v2), the channel shuffle, concatenations and auxiliary heads.
+DEEP = {"course", "densenet", "googlenet", "lenet", "mobilenet", "resnet", "shufflenet"}
+
+
+def test_every_family_has_a_sample() -> None:
+    assert sorted(SAMPLES) == list_families()
+
+
+@pytest.mark.parametrize("family", sorted(SAMPLES))
+def test_every_method_runs(family: str) -> None:
+    name, side = SAMPLES[family]
+    model = create_model(name, num_classes=3).eval()
+    chans = model.in_chans
+    x = torch.randn(2, chans, side, side)
+    stages = default_layers(model)
+    maps = activations(model, x, stages)
+    assert [m.shape[0] for m in maps.values()] == [2] * len(stages)
+    assert filters(model).dim() == 4
+    assert attribute(model, x, "guided-backprop", target=1).shape == x.shape
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", GradCamWarning)  # tiny inputs end in 1x1 maps
+        assert gradcam(model, x, stages[-1], alternatives=stages).shape == (2, side, side)
+    # Training mode returns the auxiliary heads too (the loss adds them), but they need about
+    # 224 (GoogLeNet) / 299 (Inception v3) pixels: at these tiny inputs they are switched off.
+    if hasattr(model, "aux_logits"):
+        model.aux_logits = False
+    norms = gradient_norms(model, x, torch.tensor([0, 1]))
+    assert len(norms) == len(weight_layers(model)) and max(norms) > 0
+    model.eval()
+    if family in DEEP:
+        _remaining_methods(model, x, stages)
+
+
+def _remaining_methods(model: torch.nn.Module, x: torch.Tensor, stages: list[str]) -> None:
+    chans, side = x.shape[1], x.shape[-1]
+    for method in ("saliency", "deconvnet", "integrated-gradients"):
+        assert attribute(model, x, method, target=1, steps=2).shape == x.shape
+    reg = Regularization(steps=1)
+    mean, std = (0.5,) * chans, (0.25,) * chans
+    optimised = maximize(model, stages[0], [0], (chans, side, side), mean, std, regularization=reg)
+    assert optimised.shape == (1, chans, side, side)
+    images = torch.randint(0, 256, (3, chans, side, side), dtype=torch.uint8)
+    result = top_patches(model, images, lambda u: u.float() / 255, stages[0], [0, 1], k=2)
+    assert result.patches.shape[:2] == (2, 2) and result.projections.shape == result.patches.shape
+    batches = [(x, torch.tensor([0, 2]))]
+    state = model.state_dict()
+    assert len(interpolate(model, state, state, batches, alphas=[0.0]).losses) == 1
+    assert surface(model, batches, steps=2).losses.shape == (2, 2)
