@@ -46,7 +46,8 @@ from cnnzoo.data import DataBundle, TensorSplit
 from cnnzoo.registry import create_model, get_model_card, is_model
 from cnnzoo.train import Recipe, fit
 
-DEFAULT_IMAGES = {"fashion_cnn": 48_000, "lenet5": 48_000, "resnet20": 5_000}
+DEFAULT_IMAGES = {"fashion_cnn": 24_000, "lenet5": 24_000}
+"""Images per timed epoch; others get ``100G / MACs`` (a few seconds each)."""
 ENGINE_CONFIGS = {
     "fp32, torch ops": {"fused": False},
     "fp32": {},
@@ -60,7 +61,7 @@ def synthetic_bundle(input_size: tuple[int, int, int], n: int, classes: int = 10
     generator = torch.Generator().manual_seed(0)
     images = torch.randint(0, 256, (n, *input_size), dtype=torch.uint8, generator=generator)
     labels = torch.randint(0, classes, (n,), generator=generator)
-    small = TensorSplit(images[:1000].clone(), labels[:1000].clone())
+    small = TensorSplit(images[:256].clone(), labels[:256].clone())
     return DataBundle(
         name="synthetic",
         train=TensorSplit(images, labels),
@@ -130,7 +131,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="+", default=["fashion_cnn", "lenet5", "resnet20"])
     parser.add_argument(
-        "--images", type=int, help="images per epoch (default: 48k; 5k for resnet20)"
+        "--images",
+        type=int,
+        help="images per epoch (default: 24k for the small CNNs, 100G / MACs for the others)",
     )
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument(
@@ -141,6 +144,12 @@ def main() -> int:
         "--compile", action="store_true", help="also time torch.compile (slow warm-up)"
     )
     parser.add_argument("--skip-eager", action="store_true")
+    parser.add_argument(
+        "--configs",
+        nargs="+",
+        choices=list(ENGINE_CONFIGS),
+        help="engine configurations to time (default: all)",
+    )
     parser.add_argument(
         "--clock",
         choices=["wall", "cpu"],
@@ -157,7 +166,7 @@ def main() -> int:
         torch.set_num_threads(args.threads)
     # Warm-up: the first fit imports TensorBoard and matplotlib; keep that out of the timings.
     engine_epoch("lenet5", synthetic_bundle((1, 32, 32), 64), 32)
-    configs = dict(ENGINE_CONFIGS)
+    configs = {k: v for k, v in ENGINE_CONFIGS.items() if k in (args.configs or ENGINE_CONFIGS)}
     if args.compile:
         configs["compile+bf16"] = {"compile": True, "bf16": True}
     peak32, peak16 = matmul_peak(torch.float32), matmul_peak(torch.bfloat16)
@@ -177,9 +186,9 @@ def main() -> int:
             print(f"{name:<12} skipped: not registered on this branch")
             continue
         card = get_model_card(name)
-        n = args.images or DEFAULT_IMAGES.get(name, 10_000)
-        data = synthetic_bundle(card.input_size, n)
         macs = summary(name).macs
+        n = args.images or DEFAULT_IMAGES.get(name, max(1024, round(100e9 / macs, -2)))
+        data = synthetic_bundle(card.input_size, n)
         rows = []
         eager = None
         if not args.skip_eager:
