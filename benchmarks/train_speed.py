@@ -187,7 +187,7 @@ def main() -> int:
             continue
         card = get_model_card(name)
         macs = summary(name).macs
-        n = args.images or DEFAULT_IMAGES.get(name, max(1024, round(100e9 / macs, -2)))
+        n = args.images or DEFAULT_IMAGES.get(name, max(1024, int(round(100e9 / macs, -2))))
         data = synthetic_bundle(card.input_size, n)
         rows = []
         eager = None
