@@ -42,12 +42,15 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.nn.modules.utils import _pair
 
+from cnnzoo.train.fold import FoldedConvBatchNorm, fold_batchnorm, fold_graph
+
 __all__ = [
     "FusedConvReLUMaxPool",
     "FusedDropout",
     "FusionReport",
     "conv_relu_maxpool",
     "dropout",
+    "fold_batchnorm",
     "fuse",
     "kernels_available",
 ]
@@ -329,20 +332,37 @@ def fuse(model: nn.Module, training: bool = True) -> tuple[nn.Module, FusionRepo
     Returns ``(module, report)``. The module shares every parameter and buffer with ``model``
     (optimise ``model.parameters()``, save ``model.state_dict()``). It is traced in training mode
     (``training=True``: the graph for training steps, with auxiliary heads and stochastic depth as
-    in ``model.train()``) or in eval mode (for evaluation); use it in that mode only. When nothing
-    can be fused, or the model cannot be traced, ``model`` itself comes back and the report says
-    why. A traced module runs the graph, not ``forward``: Python side effects of ``forward`` (a
+    in ``model.train()``) or in eval mode (for evaluation, where every batch norm right after a
+    convolution is also folded into it: :class:`cnnzoo.train.fold.FoldedConvBatchNorm`, which
+    refolds on each call, so the module follows the training model); use it in that mode only. When nothing can be fused, or the model cannot be
+    traced, ``model`` itself comes back and the report says why. A traced module runs the graph, not ``forward``: Python side effects of ``forward`` (a
     counter, a print) do not happen in it; train with ``fused=False`` where they matter.
     """
     report = FusionReport()
-    if not kernels_available():
-        report.error = "numba is not installed"
-        return model, report
     try:
         graph_module = torch.fx.GraphModule(model, _trace(model, training))
     except Exception as exc:  # any tracing failure means "run it unfused"
         report.error = f"torch.fx cannot trace it ({type(exc).__name__}: {exc})"
         return model, report
+    if kernels_available():
+        _fuse_kernels(graph_module, report)
+    else:
+        report.error = "numba is not installed"
+    if not training:
+        report.fused += fold_graph(
+            graph_module, FoldedConvBatchNorm, lambda conv, bn: f"folded_{conv.replace('.', '_')}"
+        )
+    if not report.fused:
+        return model, report
+    graph_module.graph.lint()
+    graph_module.recompile()
+    graph_module.train(training)
+    log.debug("fused %s: %s", type(model).__name__, report.fused)
+    return graph_module, report
+
+
+def _fuse_kernels(graph_module: torch.fx.GraphModule, report: FusionReport) -> None:
+    """Swap the stem and dropout patterns of ``graph_module`` for the numba-kernel modules."""
     modules = dict(graph_module.named_modules())
     graph = graph_module.graph
     for node in list(graph.nodes):
@@ -387,10 +407,3 @@ def fuse(model: nn.Module, training: bool = True) -> tuple[nn.Module, FusionRepo
         graph_module.add_submodule(name, FusedDropout(drop.p))
         report.fused.append(f"{node.target} -> counter-based dropout")
         node.target = name
-    if not report.fused:
-        return model, report
-    graph.lint()
-    graph_module.recompile()
-    graph_module.train(training)
-    log.debug("fused %s: %s", type(model).__name__, report.fused)
-    return graph_module, report
