@@ -83,4 +83,5 @@ def test_fuse_for_evaluation_folds_live_and_shares_the_parameters() -> None:
     with torch.inference_mode():
         torch.testing.assert_close(evaluated(x), model(x), rtol=1e-4, atol=1e-4)
     # Training mode is never folded (batch statistics).
-    assert fuse(model, training=True)[0] is model
+    trained, _ = fuse(model, training=True)
+    assert not any(isinstance(m, FoldedConvBatchNorm) for m in trained.modules())

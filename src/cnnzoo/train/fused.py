@@ -43,16 +43,20 @@ import torch.nn.functional as F
 from torch.nn.modules.utils import _pair
 
 from cnnzoo.train.fold import FoldedConvBatchNorm, fold_batchnorm, fold_graph
+from cnnzoo.train.fused_bn import FusedBatchNormAct, batchnorm_act, fuse_batchnorm_graph
 
 __all__ = [
+    "FusedBatchNormAct",
     "FusedConvReLUMaxPool",
     "FusedDropout",
     "FusionReport",
+    "batchnorm_act",
     "conv_relu_maxpool",
     "dropout",
     "fold_batchnorm",
     "fuse",
     "kernels_available",
+    "ready_kernels",
 ]
 
 log = logging.getLogger(__name__)
@@ -91,6 +95,14 @@ def _set_threads(kernels: Any) -> None:
     threads = max(1, min(torch.get_num_threads(), kernels.numba.config.NUMBA_NUM_THREADS))
     if kernels.numba.get_num_threads() != threads:
         kernels.numba.set_num_threads(threads)
+
+
+def ready_kernels() -> Any:
+    """The kernels with numba's thread count set to torch's (``None`` without numba)."""
+    kernels = _kernels()
+    if kernels is not None:
+        _set_threads(kernels)
+    return kernels
 
 
 def _plain_float32(*tensors: torch.Tensor) -> bool:
@@ -346,6 +358,8 @@ def fuse(model: nn.Module, training: bool = True) -> tuple[nn.Module, FusionRepo
         return model, report
     if kernels_available():
         _fuse_kernels(graph_module, report)
+        if training:
+            report.fused += fuse_batchnorm_graph(graph_module, _is_relu, ready_kernels)
     else:
         report.error = "numba is not installed"
     if not training:
