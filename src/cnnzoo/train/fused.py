@@ -20,6 +20,10 @@ MaxPool2d(2) -> Dropout``, spends ~75% of a PyTorch training step in four passes
   and the engine's saved random states govern it. The keep
   probability is ``1 - p`` to within 2**-32.
 
+For batch-norm networks :func:`fuse` also swaps every training-mode ``BatchNorm2d [-> add] ->
+ReLU`` for :mod:`cnnzoo.train.fused_bn`'s one-pass kernels, and, for evaluation, folds every
+batch norm that follows a convolution into it (:mod:`cnnzoo.train.fold`).
+
 :func:`fuse` traces a model with ``torch.fx`` and swaps those patterns for the fused modules,
 sharing the model's parameters: train (or evaluate) the returned module, save the original.
 Anything the kernels do not cover (other dtypes, gradients w.r.t. the input, big convolutions)
