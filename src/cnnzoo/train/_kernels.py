@@ -247,3 +247,66 @@ def bn_act_backward_apply(
             grad_x[b, c, i] = kg * g + kx * x[b, c, i] + kc
             if has_res:
                 grad_res[b, c, i] = g
+
+
+# -- the same for channels_last, viewed as (B*H*W, C) ------------------------------------------
+
+
+@numba.njit(**_OPTIONS)
+def bn_stats_rows(x, sums, squares):  # pragma: no cover - compiled
+    """Partial per-channel sums and sums of squares of x (M, C), one row of ``sums`` /
+    ``squares`` (T, C), float64, per chunk of rows."""
+    rows, channels = x.shape
+    chunks = sums.shape[0]
+    for t in numba.prange(chunks):
+        for m in range(t * rows // chunks, (t + 1) * rows // chunks):
+            for c in range(channels):
+                v = np.float64(x[m, c])
+                sums[t, c] += v
+                squares[t, c] += v * v
+
+
+@numba.njit(**_OPTIONS)
+def bn_act_forward_rows(x, res, out, scale, shift, has_res, relu):  # pragma: no cover - compiled
+    """:func:`bn_act_forward` on (M, C) rows."""
+    rows, channels = x.shape
+    zero = np.float32(0.0)
+    for m in numba.prange(rows):
+        for c in range(channels):
+            v = x[m, c] * scale[c] + shift[c]
+            if has_res:
+                v += res[m, c]
+            out[m, c] = max(v, zero) if relu else v
+
+
+@numba.njit(**_OPTIONS)
+def bn_act_backward_sums_rows(grad, out, x, mean, relu, sum_g, sum_gx):  # pragma: no cover
+    """:func:`bn_act_backward_sums` on (M, C) rows, partial sums (T, C) per chunk of rows."""
+    rows, channels = x.shape
+    chunks = sum_g.shape[0]
+    zero = np.float32(0.0)
+    for t in numba.prange(chunks):
+        for m in range(t * rows // chunks, (t + 1) * rows // chunks):
+            for c in range(channels):
+                g = grad[m, c]
+                if relu and not out[m, c] > 0:
+                    g = zero
+                sum_g[t, c] += g
+                sum_gx[t, c] += g * (x[m, c] - mean[c])
+
+
+@numba.njit(**_OPTIONS)
+def bn_act_backward_apply_rows(
+    grad, out, x, grad_x, grad_res, coef_g, coef_x, coef_c, has_res, relu
+):  # pragma: no cover - compiled
+    """:func:`bn_act_backward_apply` on (M, C) rows."""
+    rows, channels = x.shape
+    zero = np.float32(0.0)
+    for m in numba.prange(rows):
+        for c in range(channels):
+            g = grad[m, c]
+            if relu and not out[m, c] > 0:
+                g = zero
+            grad_x[m, c] = coef_g[c] * g + coef_x[c] * x[m, c] + coef_c[c]
+            if has_res:
+                grad_res[m, c] = g

@@ -18,8 +18,8 @@ block's output). Running statistics follow ``nn.BatchNorm2d`` exactly: the unbia
 
 :func:`fuse_batchnorm_graph` finds ``BatchNorm2d [-> add] -> ReLU`` in a traced training graph
 and swaps in :class:`FusedBatchNormAct`; anything the kernels do not cover (other dtypes, bf16
-autocast, channels_last inputs, eval-mode batch norm, no running statistics) runs PyTorch's
-ops at run time.
+autocast, mixed memory formats, eval-mode or affine-free batch norm) runs PyTorch's ops at run
+time. NCHW tensors are swept per (image, channel) plane, channels_last ones per pixel row.
 """
 
 from __future__ import annotations
@@ -56,34 +56,56 @@ def _update_running_stats(bn: nn.BatchNorm2d, mean: torch.Tensor, var: torch.Ten
         bn.running_var.lerp_((var * (n / max(n - 1, 1))).float(), momentum)
 
 
-class _BatchNormAct(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx: Any, x, weight, bias, residual, bn, relu, kernels):
-        batch, channels = x.shape[:2]
-        flat = x.detach().view(batch, channels, -1)
+def _flat(t: torch.Tensor, rows: bool) -> torch.Tensor:
+    """A view of a (B, C, H, W) tensor as (B, C, H*W) (NCHW) or (B*H*W, C) (channels_last)."""
+    t = t.detach()
+    if rows:
+        return t.permute(0, 2, 3, 1).view(-1, t.shape[1])
+    return t.view(t.shape[0], t.shape[1], -1)
+
+
+def _chunks(rows: int, kernels: Any) -> int:
+    return max(1, min(rows, 4 * kernels.numba.get_num_threads()))
+
+
+def _stats(flat: torch.Tensor, rows: bool, kernels: Any) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-channel mean and biased variance, float64."""
+    channels = flat.shape[1]
+    if not rows:
         mean = torch.empty(channels, dtype=torch.float64)
         var = torch.empty(channels, dtype=torch.float64)
         kernels.bn_stats(flat.numpy(), mean.numpy(), var.numpy())
-        n = flat.shape[0] * flat.shape[2]
+        return mean, var
+    sums = torch.zeros(_chunks(flat.shape[0], kernels), channels, dtype=torch.float64)
+    squares = torch.zeros_like(sums)
+    kernels.bn_stats_rows(flat.numpy(), sums.numpy(), squares.numpy())
+    mean = sums.sum(0) / flat.shape[0]
+    return mean, (squares.sum(0) / flat.shape[0] - mean * mean).clamp_min(0.0)
+
+
+class _BatchNormAct(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx: Any, x, weight, bias, residual, bn, relu, kernels):
+        # channels_last unless every tensor is NCHW-contiguous (checked by _kernel_applies)
+        rows = not all(t.is_contiguous() for t in (x, residual) if t is not None)
+        flat = _flat(x, rows)
+        mean, var = _stats(flat, rows, kernels)
+        n = flat.numel() // flat.shape[1]
         if bn.track_running_stats and bn.running_mean is not None:
             _update_running_stats(bn, mean, var, n)
         invstd = torch.rsqrt(var + bn.eps)
         scale = (invstd * weight.detach().double()).float()
         shift = (bias.detach().double() - mean * invstd * weight.detach().double()).float()
         out = torch.empty_like(x)
-        res = residual.detach().view_as(flat) if residual is not None else flat
-        kernels.bn_act_forward(
-            flat.numpy(),
-            res.numpy(),
-            out.view_as(flat).numpy(),
-            scale.numpy(),
-            shift.numpy(),
-            residual is not None,
-            relu,
-        )
+        res = _flat(residual, rows) if residual is not None else flat
+        forward = kernels.bn_act_forward_rows if rows else kernels.bn_act_forward
+        forward(
+            flat.numpy(), res.numpy(), _flat(out, rows).numpy(), scale.numpy(), shift.numpy(),
+            residual is not None, relu,
+        )  # fmt: skip
         ctx.save_for_backward(x, out, weight)
         ctx.stats = (mean, invstd, n)
-        ctx.flags = (residual is not None, relu)
+        ctx.flags = (residual is not None, relu, rows)
         ctx.kernels = kernels
         return out
 
@@ -91,32 +113,43 @@ class _BatchNormAct(torch.autograd.Function):
     def backward(ctx: Any, grad: torch.Tensor):
         x, out, weight = ctx.saved_tensors
         mean, invstd, n = ctx.stats
-        has_res, relu = ctx.flags
+        has_res, relu, rows = ctx.flags
         kernels = ctx.kernels
-        batch, channels = x.shape[:2]
-        flat = x.view(batch, channels, -1)
-        grad = grad.contiguous().view_as(flat)
-        out = out.view_as(flat)
-        sum_g = torch.empty(channels, dtype=torch.float64)
-        sum_gx = torch.empty(channels, dtype=torch.float64)
-        kernels.bn_act_backward_sums(
-            grad.numpy(), out.numpy(), flat.numpy(), mean.numpy(), relu, sum_g.numpy(),
-            sum_gx.numpy(),
-        )  # fmt: skip
+        channels = x.shape[1]
+        layout = torch.channels_last if rows else torch.contiguous_format
+        grad = grad.contiguous(memory_format=layout)
+        flat, flat_grad, flat_out = _flat(x, rows), _flat(grad, rows), _flat(out, rows)
+        if rows:
+            chunks = _chunks(flat.shape[0], kernels)
+            sum_g = torch.zeros(chunks, channels, dtype=torch.float64)
+            sum_gx = torch.zeros_like(sum_g)
+            kernels.bn_act_backward_sums_rows(
+                flat_grad.numpy(), flat_out.numpy(), flat.numpy(), mean.float().numpy(), relu,
+                sum_g.numpy(), sum_gx.numpy(),
+            )  # fmt: skip
+            sum_g, sum_gx = sum_g.sum(0), sum_gx.sum(0)
+        else:
+            sum_g = torch.empty(channels, dtype=torch.float64)
+            sum_gx = torch.empty(channels, dtype=torch.float64)
+            kernels.bn_act_backward_sums(
+                flat_grad.numpy(), flat_out.numpy(), flat.numpy(), mean.numpy(), relu,
+                sum_g.numpy(), sum_gx.numpy(),
+            )  # fmt: skip
         # grad_x = k * (g - sum_g / n - (x - mean) * invstd**2 * sum_gx / n), k = gamma * invstd
         k = weight.detach().double() * invstd
         coef_x = -k * invstd**2 * sum_gx / n
         coef_c = -k * sum_g / n - coef_x * mean
-        grad_x = torch.empty_like(flat)
-        grad_res = torch.empty_like(flat) if has_res else grad_x
-        kernels.bn_act_backward_apply(
-            grad.numpy(), out.numpy(), flat.numpy(), grad_x.numpy(), grad_res.numpy(),
-            k.float().numpy(), coef_x.float().numpy(), coef_c.float().numpy(), has_res, relu,
+        grad_x = torch.empty_like(x)
+        grad_res = torch.empty_like(x) if has_res else grad_x
+        apply = kernels.bn_act_backward_apply_rows if rows else kernels.bn_act_backward_apply
+        apply(
+            flat_grad.numpy(), flat_out.numpy(), flat.numpy(), _flat(grad_x, rows).numpy(),
+            _flat(grad_res, rows).numpy(), k.float().numpy(), coef_x.float().numpy(),
+            coef_c.float().numpy(), has_res, relu,
         )  # fmt: skip
         grad_weight = (sum_gx * invstd).float()
         grad_bias = sum_g.float()
-        grad_res_out = grad_res.view_as(x) if has_res else None
-        return grad_x.view_as(x), grad_weight, grad_bias, grad_res_out, None, None, None
+        return grad_x, grad_weight, grad_bias, grad_res if has_res else None, None, None, None
 
 
 def _kernel_applies(x: torch.Tensor, bn: nn.BatchNorm2d, residual: torch.Tensor | None) -> bool:
@@ -126,10 +159,17 @@ def _kernel_applies(x: torch.Tensor, bn: nn.BatchNorm2d, residual: torch.Tensor 
         and bn.affine
         and x.dim() == 4
         and x.shape[0] * x.shape[2] * x.shape[3] > 1
-        and x.is_contiguous()
         and not torch.is_autocast_enabled("cpu")
         and all(t.device.type == "cpu" and t.dtype == torch.float32 for t in tensors)
-        and (residual is None or (residual.shape == x.shape and residual.is_contiguous()))
+        and (residual is None or residual.shape == x.shape)
+        and (
+            all(t.is_contiguous() for t in (x, residual) if t is not None)
+            or all(
+                t.is_contiguous(memory_format=torch.channels_last)
+                for t in (x, residual)
+                if t is not None
+            )
+        )
     )
 
 
