@@ -19,6 +19,7 @@ demo: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy src/cnnzoo/registry.py src/cnnzoo/analysis src/cnnzoo/train src/cnnzoo/data
 
 test: lint
 	$(BIN)/python -m pytest -n 2

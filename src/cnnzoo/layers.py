@@ -19,6 +19,7 @@ __all__ = [
     "DepthwiseSeparableConv",
     "DropPath",
     "channel_shuffle",
+    "conv_output_size",
     "make_divisible",
     "new_linear_head",
     "same_padding",
@@ -32,19 +33,59 @@ def same_padding(kernel_size: int, dilation: int = 1) -> int:
     return dilation * (kernel_size - 1) // 2
 
 
-def new_linear_head(old: nn.Linear, num_classes: int) -> nn.Linear:
+def conv_output_size(
+    size: int,
+    kernel: int,
+    stride: int = 1,
+    padding: int = 0,
+    dilation: int = 1,
+    strict: bool = True,
+) -> int:
+    """Spatial output size ``(W - K + 2P) / S + 1`` of a convolution or pooling window.
+
+    With ``strict=True`` (the lecture's rule) the window must tile the padded input exactly;
+    otherwise the result is floored, as PyTorch does. Raises ``ValueError`` with the numbers
+    when the window is larger than the padded input or does not fit.
+    """
+    for label, value, minimum in (
+        ("size", size, 1),
+        ("kernel", kernel, 1),
+        ("stride", stride, 1),
+        ("padding", padding, 0),
+        ("dilation", dilation, 1),
+    ):
+        if not isinstance(value, int) or value < minimum:
+            raise ValueError(f"{label} must be an integer >= {minimum}, got {value!r}")
+    effective = dilation * (kernel - 1) + 1
+    span = size + 2 * padding - effective
+    if span < 0:
+        raise ValueError(
+            f"a {effective}x{effective} window does not fit a {size}-wide input with padding "
+            f"{padding}: (W - K + 2P) = {span} < 0, so the output would be empty"
+        )
+    if strict and span % stride:
+        raise ValueError(
+            f"(W - K + 2P) / S + 1 = ({size} - {effective} + 2*{padding}) / {stride} + 1 = "
+            f"{span / stride + 1:g} is not an integer: the window does not tile the input. "
+            f"Change padding or stride, or pass strict=False to floor it like PyTorch "
+            f"({span // stride + 1})."
+        )
+    return span // stride + 1
+
+
+def new_linear_head(old: nn.Module, num_classes: int) -> nn.Module:
     """A fresh classifier with ``old``'s input width, bias, device and dtype.
 
     What every model's ``reset_classifier`` builds, so that a head swapped on a bf16 or meta
-    model matches the rest of it.
+    model matches the rest of it. ``old`` is an ``nn.Linear`` or the 1x1 ``nn.Conv2d`` of an
+    all-convolutional head (NiN, SqueezeNet).
     """
-    return nn.Linear(
-        old.in_features,
-        num_classes,
-        bias=old.bias is not None,
-        device=old.weight.device,
-        dtype=old.weight.dtype,
-    )
+    if not isinstance(old, (nn.Linear, nn.Conv2d)) or getattr(old, "kernel_size", (1, 1)) != (1, 1):
+        raise TypeError(f"a head is an nn.Linear or a 1x1 nn.Conv2d, not {old!r}")
+    factory = {"bias": old.bias is not None, "device": old.weight.device, "dtype": old.weight.dtype}
+    if isinstance(old, nn.Conv2d):
+        return nn.Conv2d(old.in_channels, num_classes, 1, **factory)
+    return nn.Linear(old.in_features, num_classes, **factory)
 
 
 def make_divisible(value: float, divisor: int = 8, min_value: int | None = None) -> int:

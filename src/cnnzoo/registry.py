@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import difflib
 import fnmatch
+import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any, TypeVar
 
 import torch.nn as nn
@@ -24,6 +25,7 @@ import torch.nn as nn
 __all__ = [
     "ModelCard",
     "Paper",
+    "Reported",
     "create_model",
     "get_model_card",
     "is_model",
@@ -49,6 +51,34 @@ class Paper:
 
 
 @dataclass(frozen=True)
+class Reported:
+    """One published figure set for a variant: who states it, on what data, what it says.
+
+    Figures are as published (``macs=1_814_000_000`` for torchvision's "1.814 GFLOPS", which
+    counts multiply-accumulates); ``None`` where the source states nothing.
+    """
+
+    source: str
+    dataset: str = "ImageNet"
+    top1: float | None = None
+    top5: float | None = None
+    params: int | None = None
+    macs: int | None = None
+    note: str = ""
+
+    def __str__(self) -> str:
+        parts = [
+            f"{self.params:,} params" if self.params is not None else "",
+            f"{self.macs / 1e9:.3f}G MACs" if self.macs is not None else "",
+            f"{self.top1}% top-1" if self.top1 is not None else "",
+            f"{self.top5}% top-5" if self.top5 is not None else "",
+        ]
+        figures = ", ".join(p for p in parts if p)
+        note = f" ({self.note})" if self.note else ""
+        return f"{self.source}, {self.dataset}: {figures}{note}"
+
+
+@dataclass(frozen=True)
 class ModelCard:
     """Everything a user should know about one registered variant before building it."""
 
@@ -68,6 +98,14 @@ class ModelCard:
     dataset: str = "ImageNet"
     notes: str = ""
     tags: tuple[str, ...] = field(default_factory=tuple)
+    figures: tuple[Reported, ...] = ()
+    """The published figures as structured fields (``reported`` is the prose with context)."""
+    torchvision: str | None = None
+    """The torchvision builder of this variant's twin: the same tensors in the same order and
+    shapes, computing the same function (so its weights load one-to-one), or ``None``."""
+    task: str = "classify"
+    """What the model does: "classify" (images -> logits; the model contract applies), or
+    "lm", "caption", "gan" for the sequence and generative families."""
 
     @property
     def year(self) -> int:
@@ -89,6 +127,9 @@ class ModelCard:
             "dataset": self.dataset,
             "notes": self.notes,
             "tags": list(self.tags),
+            "figures": [asdict(f) for f in self.figures],
+            "torchvision": self.torchvision,
+            "task": self.task,
         }
 
 
@@ -123,6 +164,7 @@ def register_model(
             num_classes=num_classes,
             **card_fields,
         )
+        builder.__doc__ = _docstring(card, builder.__doc__)
         _BUILDERS[name] = builder
         _CARDS[name] = card
         return builder
@@ -130,8 +172,36 @@ def register_model(
     return decorator
 
 
+def _docstring(card: ModelCard, own: str | None) -> str:
+    """What ``help(cnnzoo.models.NAME)`` shows: the card, after the builder's own docstring."""
+    c, h, w = card.input_size
+    lines = [own.strip(), ""] if own else []
+    lines += [
+        f"{card.name} ({card.family}): {card.paper}",
+        "",
+        f"Default input {c}x{h}x{w}, {card.num_classes} classes.",
+    ]
+    if card.params is not None and card.macs is not None:
+        lines.append(f"Exact counts at that input: {card.params:,} parameters, {card.macs:,} MACs.")
+    if card.top1 is not None:
+        lines.append(f"Reported top-1: {card.top1}% on {card.dataset}.")
+    if card.torchvision:
+        lines.append(f"Same tensors and function as torchvision.models.{card.torchvision}.")
+    lines += [f"Reported by {figure}." for figure in card.figures]
+    for label, text in (("Published", card.reported), ("Notes", card.notes)):
+        if text:
+            lines += ["", f"{label}: {text}"]
+    lines += [
+        "",
+        f'Build it with cnnzoo.create_model("{card.name}", num_classes=..., in_chans=...).',
+    ]
+    return "\n".join(lines)
+
+
 def _ensure_models_loaded() -> None:
-    # Importing the package registers every family (its __init__ imports each module).
+    # Function-local on purpose: every model module imports this one, so importing the zoo at
+    # the top of this module would be circular. Importing the package registers every family
+    # (its __init__ imports each module).
     import cnnzoo.models  # noqa: F401
 
 
@@ -176,8 +246,6 @@ def list_families() -> list[str]:
 
 
 def _natural_key(name: str) -> list[Any]:
-    import re
-
     return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", name)]
 
 
@@ -207,5 +275,6 @@ def create_model(
     kwargs["num_classes"] = card.num_classes if num_classes is None else num_classes
     kwargs["in_chans"] = card.input_size[0] if in_chans is None else in_chans
     model = _BUILDERS[name](**kwargs)
-    model.card = card
+    # setattr: nn.Module.__setattr__ is typed for tensors and modules only.
+    setattr(model, "card", card)  # noqa: B010
     return model

@@ -2,7 +2,8 @@ import json
 
 import pytest
 
-from cnnzoo.analysis.compare import compare, plot_efficiency
+from cnnzoo.analysis.compare import compare
+from cnnzoo.analysis.plots import plot_efficiency
 
 
 def test_compare_counts_inference_parameters() -> None:

@@ -158,3 +158,75 @@ def test_train_mode_includes_auxiliary_heads() -> None:
     assert any(r.name.startswith("AuxLogits") or "aux" in r.name.lower() for r in train.rows)
     assert not any("aux" in r.name.lower() for r in infer.rows)
     assert train.macs > infer.macs
+
+
+def _flop_counter_macs(model: nn.Module, size: tuple[int, ...]) -> int:
+    counter = FlopCounterMode(display=False)
+    with counter, torch.no_grad():
+        model(torch.empty(1, *size, device="meta"))
+    return counter.get_total_flops() // 2
+
+
+@pytest.mark.parametrize("builder", ["convnext_tiny", "vit_b_16"])
+def test_rows_add_up_for_layers_with_parameters_and_children(builder: str) -> None:
+    # ConvNeXt's blocks hold a layer-scale parameter, ViT holds its class token: their rows
+    # used to repeat their sub-layers' MACs (convnext_tiny's rows summed to 8.72G, not 4.46G).
+    torchvision = pytest.importorskip("torchvision")
+    with torch.device("meta"):
+        model = getattr(torchvision.models, builder)()
+    s = summary(model, (3, 224, 224))
+    expected = {"convnext_tiny": 4_455_531_264, "vit_b_16": 17_563_828_224}[builder]
+    assert s.macs == _flop_counter_macs(model, (3, 224, 224)) == expected
+    assert sum(r.macs for r in s.rows) == s.macs and s.unattributed_macs == 0
+    assert s.used_params == s.total_params and s.notes == []
+    s.check()
+    split = s.split()
+    assert split["conv"]["macs"] + split["fc"]["macs"] + split["other"]["macs"] == s.macs
+
+
+def test_parameters_used_functionally_count_as_used() -> None:
+    # nn.MultiheadAttention multiplies by out_proj.weight without calling out_proj.
+    class Attention(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.attn = nn.MultiheadAttention(8, 2, batch_first=True)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.attn(x, x, x, need_weights=False)[0]
+
+    s = summary(Attention(), (5, 8))
+    assert s.total_params == s.used_params == 4 * (8 * 8 + 8)
+    assert [r.name for r in s.rows] == ["attn"] and s.notes == []
+    assert s.macs == 4 * 5 * 8 * 8 + 2 * 5 * 5 * 8  # projections + QK^T and AV
+
+
+def test_half_precision_casts_the_stand_ins_and_says_so() -> None:
+    model = nn.Sequential(nn.Conv2d(1, 2, 3), nn.ReLU())
+    s = summary(model, (1, 5, 5), dtype=torch.float16)
+    assert s.rows[0].activation_bytes == 2 * 3 * 3 * 2 and s.input_bytes == 25 * 2
+    assert s.param_bytes == 20 * 4  # the model's own float32 parameters
+    assert any("float32 parameters and buffers were cast to float16" in n for n in s.notes)
+    assert model[0].weight.dtype == torch.float32 and model[0].weight.device.type == "cpu"
+    with pytest.raises(ValueError, match="floating-point"):
+        summary(model, (1, 5, 5), dtype=torch.int64)
+
+
+def test_shortcuts_keep_errors_and_in_place_semantics() -> None:
+    # The meta shortcuts for batch norm, ReLU and addition must not hide a mismatch.
+    bad = nn.Sequential(nn.Conv2d(1, 4, 1), nn.BatchNorm2d(3))
+    with pytest.raises(InputSizeError, match="at layer '1'"):
+        summary(bad, (1, 4, 4))
+    inplace = nn.Sequential(nn.Conv2d(1, 4, 1), nn.ReLU(inplace=True))
+    rows = summary(inplace, (1, 4, 4)).rows
+    assert [r.activation_elements for r in rows] == [64, 0]
+
+    class OneValuePerChannel(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.bn = nn.BatchNorm2d(4)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.bn(x[:1])  # one image of 1x1: batch norm refuses it in training
+
+    with pytest.raises(InputSizeError, match="Expected more than 1 value per channel"):
+        summary(OneValuePerChannel(), (4, 1, 1), train_mode=True)

@@ -1,7 +1,9 @@
 import pytest
 import torch
 
+from cnnzoo import create_model
 from cnnzoo.analysis.throughput import matmul_peak_gflops, measure_throughput
+from cnnzoo.train.fused import fuse
 
 
 @pytest.mark.parametrize("train", [False, True])
@@ -16,8 +18,6 @@ def test_measure_throughput_runs_the_model(train: bool) -> None:
 
 
 def test_training_step_changes_the_weights() -> None:
-    from cnnzoo import create_model
-
     model = create_model("fashion_cnn")
     before = model.classifier.fc2.weight.detach().clone()
     measure_throughput(model, batch_size=2, steps=1, warmup=0, train=True, bf16=True)
@@ -25,11 +25,17 @@ def test_training_step_changes_the_weights() -> None:
 
 
 def test_fused_training_step_updates_the_models_own_weights() -> None:
-    from cnnzoo import create_model
-
     model = create_model("fashion_cnn")
     before = model.features.conv1.weight.detach().clone()
-    result = measure_throughput(model, batch_size=4, steps=1, warmup=0, train=True, fused=True)
+    result = measure_throughput(
+        model,
+        batch_size=4,
+        steps=1,
+        warmup=0,
+        train=True,
+        prepare=lambda m: fuse(m, training=True)[0],
+        label="fused",
+    )
     assert result.mode == "train (fused)"
     assert result.gflops == pytest.approx(2 * 3 * 888_192 * result.images_per_second / 1e9)
     assert not torch.equal(before, model.features.conv1.weight)

@@ -71,3 +71,66 @@ def test_help_everywhere(capsys: pytest.CaptureFixture[str]) -> None:
             main([command, "--help"])
         assert exit_info.value.code == 0
         assert "example" in capsys.readouterr().out
+
+
+def test_unknown_family_or_task_names_the_choices(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "list", "--family", "nope")
+    assert code == 2 and err.startswith("error: unknown family 'nope'; the families are: ")
+    assert "resnet" in err and "vgg" in err
+    code, _, err = run(capsys, "list", "--task", "nope")
+    assert code == 2 and "unknown task 'nope'; the tasks are: classify" in err
+    code, out, _ = run(capsys, "list", "lenet5*", "--task", "classify", "--format", "names")
+    assert out.split() == ["lenet5", "lenet5_modern", "lenet5_paper", "lenet5_sparse"]
+    code, _, err = run(capsys, "list", "vgg*", "--family", "resnet")
+    assert code == 2 and "no model in family 'resnet' matches 'vgg*'" in err
+
+
+def test_every_table_command_takes_the_same_formats(capsys: pytest.CaptureFixture[str]) -> None:
+    _, out, _ = run(capsys, "list", "lenet5", "--format", "csv")
+    assert out.splitlines() == [
+        "Model,Family,Year,Input,Classes,Params,MACs",
+        "lenet5,lenet,1998,1x32x32,10,61.71K,416.52K",
+    ]
+    _, out, _ = run(capsys, "compare", "lenet5", "--format", "csv")
+    assert out.splitlines()[1].startswith('lenet5,lenet,1998,"[1, 32, 32]",61706,416520,')
+    _, out, _ = run(capsys, "separable", "squeezenet1_1", "--format", "csv")
+    assert out.splitlines()[1] == 'features.conv1,3,64,3,2,"[111, 111]",1792,283,21290688,2698299'
+    for command in ("list", "summary", "compare", "bench", "separable"):
+        with pytest.raises(SystemExit):
+            main([command, "--help"])
+        help_text = capsys.readouterr().out
+        assert "{text,md,csv,json" in help_text, command
+        if command != "list":
+            assert "MODEL" in help_text and "--threads N" in help_text, command
+
+
+def test_threads_are_applied_and_checked(capsys: pytest.CaptureFixture[str]) -> None:
+    import torch
+
+    before = torch.get_num_threads()
+    seen = []
+    import cnnzoo.cli.zoo as zoo
+
+    original = zoo.summary
+    zoo.summary = lambda *a, **k: (seen.append(torch.get_num_threads()), original(*a, **k))[1]
+    try:
+        code, _, _ = run(capsys, "summary", "lenet5", "--threads", "1", "--format", "json")
+    finally:
+        zoo.summary = original
+    assert code == 0 and seen == [1] and torch.get_num_threads() == before
+    for bad in ("0", "-1", "two"):
+        with pytest.raises(SystemExit) as exit_info:
+            main(["summary", "lenet5", "--threads", bad])
+        assert exit_info.value.code == 2
+        assert "expected a whole number >= 1" in capsys.readouterr().err
+
+
+def test_bench_help_says_what_bf16_does_on_this_cpu(capsys: pytest.CaptureFixture[str]) -> None:
+    from pathlib import Path
+
+    with pytest.raises(SystemExit):
+        main(["bench", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    has_amx = "amx_bf16" in Path("/proc/cpuinfo").read_text()
+    assert ("this CPU has AMX" in out) == has_amx
+    assert ("this CPU has no AMX" in out) == (not has_amx)

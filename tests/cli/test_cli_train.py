@@ -77,6 +77,8 @@ def test_train_evaluate_predict_resume(capsys: pytest.CaptureFixture[str], tmp_p
     assert code == 0, err
     lines = out.splitlines()
     assert lines[0] == f"{tmp_path / 'digit.png'}:" and len(lines) == 4 and lines[1].endswith("%")
+    code, _, err = run(capsys, "predict", str(run_dir), str(tmp_path))
+    assert code == 2 and f"error: {tmp_path} is a directory; give image files (e.g." in err
 
 
 def test_cli_errors(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
@@ -119,3 +121,123 @@ def test_demo_and_recipes(capsys: pytest.CaptureFixture[str], tmp_path: Path) ->
     assert code == 0 and "resnet-cifar " in out and "fashion-cnn " in out
     code, out, _ = run(capsys, "recipes", "alexnet")
     assert code == 0 and "lr: 0.01\n" in out and "weight_decay: 0.0005\n" in out
+
+
+def test_bad_numbers_are_one_line_errors(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    for threads in ("-1", "0"):
+        code, _, err = run(capsys, "train", "lenet5", "--threads", threads)
+        assert code == 2 and err.startswith("error: --threads must be at least 1 (torch's")
+    code, _, err = run(capsys, "demo", "--threads", "0")
+    assert code == 2 and "--threads must be at least 1" in err
+    code, _, err = run(capsys, "predict", str(tmp_path), "x.png", "--top", "-2")
+    assert (
+        code == 2 and err == "error: --top must be at least 1 (how many classes to show), got -2\n"
+    )
+    for value in ("nan", "inf"):
+        code, _, err = run(
+            capsys, "train", "lenet5", "--lr", value, "--run-dir", str(tmp_path / value)
+        )
+        assert (
+            code == 2 and f"error: command line: field 'lr' is {value}; it must be a finite" in err
+        )
+        assert not (tmp_path / value).exists()  # refused before training: no run folder
+
+
+def test_broken_run_files_are_named(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "config.yaml").write_text("model: lenet5\nrecipe: {lr: [\n")
+    code, _, err = run(capsys, "train", "--resume", str(run_dir))
+    assert code == 2 and err.startswith(f"error: {run_dir / 'config.yaml'} is not valid YAML (")
+    (run_dir / "config.yaml").write_text("")
+    code, _, err = run(capsys, "train", "--resume", str(run_dir))
+    assert code == 2 and f"{run_dir / 'config.yaml'} is empty; it is written by" in err
+    code, _, err = run(capsys, "predict", str(tmp_path / "nowhere"), str(tmp_path))
+    assert code == 2 and "checkpoint" in err and "does not exist" in err
+
+
+def _write_idx_set(root: Path, folder: str, n_train: int = 50, n_test: int = 20) -> None:
+    """A tiny MNIST-format set (random pixels, balanced labels) under root/folder/raw."""
+    import gzip
+
+    import numpy as np
+
+    raw = root / folder / "raw"
+    raw.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for prefix, n in (("train", n_train), ("t10k", n_test)):
+        for kind, array in (
+            ("images-idx3", rng.integers(0, 256, (n, 28, 28), dtype=np.uint8)),
+            ("labels-idx1", np.arange(n, dtype=np.uint8) % 10),
+        ):
+            header = bytes([0, 0, 8, array.ndim]) + b"".join(
+                int(d).to_bytes(4, "big") for d in array.shape
+            )
+            (raw / f"{prefix}-{kind}-ubyte.gz").write_bytes(gzip.compress(header + array.tobytes()))
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+def test_runs_keep_their_data_settings(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _write_idx_set(tmp_path / "sets", "MNIST")
+    _write_idx_set(tmp_path / "sets", "FashionMNIST")
+    monkeypatch.chdir(tmp_path)
+    argv = ["train", "lenet5", "--data", "mnist", "--data-dir", "sets", "--epochs", "1"]
+    code, _, err = run(capsys, *argv, "--quiet", "--run-dir", "run")
+    assert code == 0, err
+    config = yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())
+    assert config["data_dir"] == str(tmp_path / "sets")  # absolute, not "sets"
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    code, out, err = run(capsys, "evaluate", str(tmp_path / "run"))  # the run's own data
+    assert code == 0, err
+    assert out.startswith(f"{tmp_path / 'run'} on mnist test (20 images)") and err == ""
+    code, out, err = run(
+        capsys,
+        "evaluate",
+        str(tmp_path / "run"),
+        "--data",
+        "fashion_mnist",
+        "--data-dir",
+        str(tmp_path / "sets"),
+    )
+    assert code == 0, err
+    assert err == (
+        f"warning: {tmp_path / 'run'} was trained on mnist, not fashion_mnist; its classes "
+        "(0, 1, 2, 3, ...) are not fashion_mnist's (T-shirt/top, Trouser, Pullover, Dress, ...): "
+        "predictions are scored by class index only\n"
+    )
+
+
+def test_sigterm_stops_like_ctrl_c(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+    import signal
+
+    import cnnzoo.train
+
+    fit = cnnzoo.train.fit
+
+    def fit_then_sigterm(*args, **kwargs):
+        def terminate(row: dict) -> None:
+            if row["epoch"] == 1:
+                os.kill(os.getpid(), signal.SIGTERM)  # what a job scheduler sends
+
+        return fit(*args, on_epoch_end=terminate, **kwargs)
+
+    monkeypatch.setattr(cnnzoo.train, "fit", fit_then_sigterm)
+    run_dir = tmp_path / "run"
+    argv = ["train", "lenet5", "--limit", "100", "--epochs", "2", "--quiet"]
+    code, _, err = run(capsys, *argv, "--run-dir", str(run_dir))
+    assert code == 143
+    assert f"interrupted; continue with: cnnzoo train --resume {run_dir}" in err
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # the handler is put back
+    monkeypatch.setattr(cnnzoo.train, "fit", fit)
+    code, _, err = run(capsys, "train", "--resume", str(run_dir), "--quiet")
+    assert code == 0, err
+    assert (run_dir / "metrics.csv").read_text().count("\n") == 3  # header + 2 epochs

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-# The real files sit in shared/datasets beside the checkout (../shared/datasets in CI, the same
-# as tests/conftest.py's SHARED_DATASETS); a git worktree one level deeper (wt/<branch>) finds
-# them one more level up.
+# The real files: $CNNZOO_DATA if set, else shared/datasets beside the checkout
+# (../shared/datasets in CI, the same as tests/conftest.py's SHARED_DATASETS); a git worktree one
+# level deeper (wt/<branch>) finds them one more level up.
 SHARED_CANDIDATES = (
+    *((Path(os.environ["CNNZOO_DATA"]),) if os.environ.get("CNNZOO_DATA") else ()),
     REPO.parent / "shared" / "datasets",
     REPO.parent.parent / "shared" / "datasets",
 )

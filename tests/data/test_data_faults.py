@@ -227,3 +227,40 @@ def test_failed_download_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
         match=r"cifar10: download into .* failed \(OSError: Network is unreachable\)",
     ):
         load_data("cifar10", tmp_path, download=True)
+
+
+def test_out_of_range_test_label_names_the_label_file(tmp_path: Path) -> None:
+    raw = _raw(tmp_path)
+    labels = np.arange(20, dtype=np.uint8) % 10
+    labels[3] = 11
+    (raw / "t10k-labels-idx1-ubyte.gz").write_bytes(gzip.compress(idx_bytes(labels)))
+    with pytest.raises(CorruptDataError) as info:
+        load_data("mnist", tmp_path)
+    message = str(info.value)
+    assert message.startswith(f"{raw / 't10k-labels-idx1-ubyte.gz'}: labels range 0..11")
+    assert "t10k-images" not in message and "fetch it again" in message
+
+
+def test_empty_gzip_gives_the_remedy(tmp_path: Path) -> None:
+    raw = _raw(tmp_path)
+    (raw / "train-images-idx3-ubyte.gz").write_bytes(b"")
+    with pytest.raises(CorruptDataError) as info:
+        load_data("mnist", tmp_path)
+    message = str(info.value)
+    assert f"{raw / 'train-images-idx3-ubyte.gz'} has only 0 bytes once unpacked" in message
+    assert "Delete it and fetch it again (download=True / --download" in message
+
+
+def test_image_files_directory_and_tiny_image(tmp_path: Path) -> None:
+    from PIL import Image
+
+    from cnnzoo.data import read_image_files
+
+    with pytest.raises(DataFilesMissingError, match=r"is a directory; give image files \(e\.g\."):
+        read_image_files([tmp_path], 1, (32, 32))
+    Image.new("L", (1, 1), 200).save(tmp_path / "dot.png")
+    Image.new("L", (8, 8), 100).save(tmp_path / "digit.png")
+    with pytest.warns(UserWarning, match=r"dot\.png is 1x1 pixels: upscaled to 32x32") as record:
+        images = read_image_files([tmp_path / "dot.png", tmp_path / "digit.png"], 1, (32, 32))
+    assert len(record) == 1  # 8x8 -> 32x32 (4x, the digits' own scale) is not warned about
+    assert images.shape == (2, 1, 32, 32) and int(images[0].min()) == 200

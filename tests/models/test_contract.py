@@ -5,6 +5,8 @@ Big models are checked on meta tensors (shapes only), so this stays fast for the
 
 from __future__ import annotations
 
+import functools
+
 import pytest
 import torch
 import torch.nn as nn
@@ -12,12 +14,24 @@ import torch.nn as nn
 from cnnzoo import create_model, get_model_card, list_models
 from cnnzoo.analysis import summary
 
-ALL_MODELS = list_models()
+# The contract is the classifiers' (images -> logits); language, caption and GAN models have
+# their own tests.
+CLASSIFIERS = [n for n in list_models() if get_model_card(n).task == "classify"]
+# The deepest networks take seconds per test even on meta tensors.
+SLOW = {"resnet1202", "preact_resnet1001", "pyramidnet272_a200", "densenet_bc250_k24"}
+ALL_MODELS = [pytest.param(n, marks=pytest.mark.slow) if n in SLOW else n for n in CLASSIFIERS]
 
 
 def _meta_model(name: str, **kwargs) -> nn.Module:
     with torch.device("meta"):
         return create_model(name, **kwargs)
+
+
+@functools.cache
+def _shared_meta_model(name: str) -> nn.Module:
+    """One default meta model per name for the tests that only read it (building the deep
+    ones is what costs)."""
+    return _meta_model(name).eval()
 
 
 def _meta_input(card, in_chans: int | None = None) -> torch.Tensor:
@@ -41,6 +55,17 @@ def test_card_counts_match_implementation(name: str) -> None:
     assert s.total_params == card.params
     assert s.macs == card.macs
     s.check()  # flop counter == closed-form formulas
+
+    # Each stage's reduction is the cumulative stride (jump) the summary measures at the output
+    # of that module: its own row, or the last row inside it.
+    jump_after = {}
+    for row in s.rows:
+        if row.jump is not None:
+            parts = row.name.split(" (call")[0].split(".")
+            for depth in range(1, len(parts) + 1):
+                jump_after[".".join(parts[:depth])] = row.jump
+    for info in _shared_meta_model(name).feature_info:
+        assert jump_after[info["module"]] == (info["reduction"],) * 2, info["module"]
 
 
 @pytest.mark.parametrize("name", ALL_MODELS)
@@ -68,7 +93,7 @@ def test_forward_shapes_and_heads(name: str) -> None:
 @pytest.mark.parametrize("name", ALL_MODELS)
 def test_feature_info_names_real_stages(name: str) -> None:
     card = get_model_card(name)
-    model = _meta_model(name).eval()
+    model = _meta_model(name).eval()  # not the shared one: this test adds hooks
     modules = dict(model.named_modules())
     assert model.feature_info, "feature_info lists the stages"
     outputs: dict[str, torch.Tensor] = {}
@@ -86,7 +111,7 @@ def test_feature_info_names_real_stages(name: str) -> None:
 
 @pytest.mark.parametrize("name", ALL_MODELS)
 def test_activations_are_separate_and_not_inplace(name: str) -> None:
-    model = _meta_model(name)
+    model = _shared_meta_model(name)
     seen: set[int] = set()
     for module_name, module in model.named_modules(remove_duplicate=False):
         if not any(True for _ in module.children()) and not isinstance(module, nn.Identity):

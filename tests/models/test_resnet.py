@@ -13,12 +13,10 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from cnnzoo import create_model, get_model_card, list_models
 from cnnzoo.analysis import summary
+from cnnzoo.models.preact_resnet import PreActBasicBlock, PreActBottleneck, PreActResNet
 from cnnzoo.models.resnet import (
     BasicBlock,
     PlainBlock,
-    PreActBasicBlock,
-    PreActBottleneck,
-    PreActResNet,
     StochasticDepth,
     ZeroPadShortcut,
     _cifar,

@@ -8,7 +8,7 @@ import torch.nn as nn
 import torchvision.models as tvm
 
 from cnnzoo import create_model, get_model_card
-from cnnzoo.models.resnet import PreActBasicBlock
+from cnnzoo.models.preact_resnet import PreActBasicBlock
 from cnnzoo.models.wide_resnet import wrn
 
 

@@ -25,7 +25,9 @@ def test_round_trip_and_metadata_inside_the_weights_file(tmp_path: Path) -> None
     path = save_checkpoint(tmp_path / "best.safetensors", model, META)
     (tmp_path / "best.json").unlink()  # the weights file alone is enough
     loaded, meta = load_checkpoint(path)
-    assert meta == META and not loaded.training
+    # Plus the sha256 of the tensor data, which loading verifies.
+    assert meta == {**META, "sha256": meta["sha256"]} and not loaded.training
+    assert len(meta["sha256"]) == 64
     for (name, a), (_, b) in zip(
         model.state_dict().items(), loaded.state_dict().items(), strict=True
     ):

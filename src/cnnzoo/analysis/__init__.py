@@ -1,5 +1,10 @@
-"""Analysis: per-layer summaries on meta tensors, the lectures' formulas, model comparison."""
+"""Analysis: per-layer summaries on meta tensors, the lectures' formulas, model comparison.
 
+``summary`` and ``compare`` here are the functions (their modules share their names), as in
+the README's ``from cnnzoo.analysis import summary, compare``.
+"""
+
+from cnnzoo.analysis.compare import Comparison, ComparisonRow, compare
 from cnnzoo.analysis.formulas import (
     InceptionCost,
     conv_macs,
@@ -21,11 +26,14 @@ from cnnzoo.analysis.summary import (
 )
 
 __all__ = [
+    "Comparison",
+    "ComparisonRow",
     "InceptionCost",
     "InputSizeError",
     "LayerRow",
     "ModelSummary",
     "check_input",
+    "compare",
     "conv_macs",
     "conv_output_size",
     "conv_params",

@@ -7,16 +7,15 @@ is reused for: high for convolutions, 1 for fully connected layers).
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any
 
 from cnnzoo.analysis.summary import parse_input_size, summary
 from cnnzoo.analysis.tables import (
+    check_format,
+    csv_table,
     format_bytes,
     format_count,
     format_pct,
@@ -25,7 +24,7 @@ from cnnzoo.analysis.tables import (
 )
 from cnnzoo.registry import get_model_card
 
-__all__ = ["Comparison", "ComparisonRow", "compare", "plot_efficiency"]
+__all__ = ["Comparison", "ComparisonRow", "compare"]
 
 
 @dataclass
@@ -105,14 +104,7 @@ class Comparison:
         return json.dumps(self.to_dict(), indent=2)
 
     def to_csv(self) -> str:
-        buffer = io.StringIO()
-        rows = self.to_dict()
-        writer = csv.DictWriter(
-            buffer, fieldnames=list(rows[0]) if rows else [], lineterminator="\n"
-        )
-        writer.writeheader()
-        writer.writerows(rows)
-        return buffer.getvalue()
+        return csv_table(self.to_dict())
 
     def to_markdown(self) -> str:
         return markdown_table(self.HEADER, self.table_rows())
@@ -120,16 +112,15 @@ class Comparison:
     def to_text(self, width: int = 200) -> str:
         return text_table(self.HEADER, self.table_rows(), 1, width=width)
 
-    def render(self, fmt: str = "table") -> str:
+    def render(self, fmt: str = "text") -> str:
+        """The table as ``text``, ``md``, ``csv`` or ``json``."""
         renderers = {
-            "table": self.to_text,
+            "text": self.to_text,
             "md": self.to_markdown,
             "csv": self.to_csv,
             "json": self.to_json,
         }
-        if fmt not in renderers:
-            raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(renderers)}")
-        return renderers[fmt]()
+        return renderers[check_format(fmt)]()
 
 
 def compare(names: Sequence[str], input_size: Sequence[int] | str | None = None) -> Comparison:
@@ -140,7 +131,7 @@ def compare(names: Sequence[str], input_size: Sequence[int] | str | None = None)
     rows = []
     for name in names:
         card = get_model_card(name)
-        kwargs = {"in_chans": size[0]} if size is not None else {}
+        kwargs: dict[str, Any] = {"in_chans": size[0]} if size is not None else {}
         s = summary(name, size, **kwargs)
         split = s.split()
         rows.append(
@@ -159,58 +150,3 @@ def compare(names: Sequence[str], input_size: Sequence[int] | str | None = None)
             )
         )
     return Comparison(rows)
-
-
-def plot_efficiency(comparison: Comparison, path: str | Path) -> Path:
-    """Bubble chart of reported top-1 vs MACs (log scale), bubble area ~ parameters. PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    rows = [r for r in comparison.rows if r.top1 is not None]
-    if not rows:
-        raise ValueError(
-            "none of these models has a reported top-1 accuracy on its card, so there is "
-            "nothing to plot; compare models whose cards state one (see `cnnzoo info NAME`)"
-        )
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig, ax = plt.subplots(figsize=(9, 6), dpi=120)
-    largest = max(r.params for r in rows)
-    datasets = sorted({r.dataset for r in rows})
-    # Accuracies on different datasets are not comparable: one colour per dataset.
-    colours = dict(zip(datasets, plt.rcParams["axes.prop_cycle"].by_key()["color"], strict=False))
-    for dataset in datasets:
-        subset = [r for r in rows if r.dataset == dataset]
-        ax.scatter(
-            [r.macs / 1e9 for r in subset],
-            [r.top1 for r in subset],
-            s=[40 + 2000 * r.params / largest for r in subset],
-            alpha=0.45,
-            color=colours.get(dataset),
-            label=dataset,
-        )
-    for r in rows:
-        ax.annotate(
-            r.name,
-            (r.macs / 1e9, r.top1),
-            fontsize=8,
-            ha="center",
-            va="bottom",
-            xytext=(0, 7),
-            textcoords="offset points",
-        )
-    if len(datasets) > 1:
-        legend = ax.legend(title="dataset")
-        for handle in legend.legend_handles:
-            handle.set_sizes([60])  # type: ignore[union-attr]
-    ax.set_xscale("log")
-    ax.set_xlabel("GMACs per image (log scale)")
-    ax.set_ylabel("reported top-1 accuracy (%)")
-    ax.set_title(f"Accuracy vs compute ({', '.join(datasets)}); bubble area ~ parameters")
-    ax.grid(True, which="both", alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return path

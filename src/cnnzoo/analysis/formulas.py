@@ -10,6 +10,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+# Models need this shape arithmetic too, so it lives in `layers` (below `models`) and is
+# re-exported here with the other lecture formulas.
+from cnnzoo.layers import conv_output_size
+
 __all__ = [
     "InceptionCost",
     "conv_macs",
@@ -20,46 +24,6 @@ __all__ = [
     "separable_conv_macs",
     "separable_conv_params",
 ]
-
-
-def conv_output_size(
-    size: int,
-    kernel: int,
-    stride: int = 1,
-    padding: int = 0,
-    dilation: int = 1,
-    strict: bool = True,
-) -> int:
-    """Spatial output size ``(W - K + 2P) / S + 1`` of a convolution or pooling window.
-
-    With ``strict=True`` (the lecture's rule) the window must tile the padded input exactly;
-    otherwise the result is floored, as PyTorch does. Raises ``ValueError`` with the numbers
-    when the window is larger than the padded input or does not fit.
-    """
-    for label, value, minimum in (
-        ("size", size, 1),
-        ("kernel", kernel, 1),
-        ("stride", stride, 1),
-        ("padding", padding, 0),
-        ("dilation", dilation, 1),
-    ):
-        if not isinstance(value, int) or value < minimum:
-            raise ValueError(f"{label} must be an integer >= {minimum}, got {value!r}")
-    effective = dilation * (kernel - 1) + 1
-    span = size + 2 * padding - effective
-    if span < 0:
-        raise ValueError(
-            f"a {effective}x{effective} window does not fit a {size}-wide input with padding "
-            f"{padding}: (W - K + 2P) = {span} < 0, so the output would be empty"
-        )
-    if strict and span % stride:
-        raise ValueError(
-            f"(W - K + 2P) / S + 1 = ({size} - {effective} + 2*{padding}) / {stride} + 1 = "
-            f"{span / stride + 1:g} is not an integer: the window does not tile the input. "
-            f"Change padding or stride, or pass strict=False to floor it like PyTorch "
-            f"({span // stride + 1})."
-        )
-    return span // stride + 1
 
 
 def receptive_field(layers: Iterable[tuple[int, int] | tuple[int, int, int]]) -> tuple[int, int]:

@@ -3,10 +3,39 @@ number formats used in them."""
 
 from __future__ import annotations
 
+import csv
 import io
 from collections.abc import Sequence
+from typing import Any
 
-__all__ = ["format_bytes", "format_count", "format_pct", "markdown_table", "text_table"]
+__all__ = [
+    "FORMATS",
+    "check_format",
+    "csv_table",
+    "format_bytes",
+    "format_count",
+    "format_pct",
+    "markdown_table",
+    "text_table",
+]
+
+FORMATS = ("text", "md", "csv", "json")
+"""The formats every table of cnnzoo renders to (``--format`` on every command that prints one)."""
+
+
+def check_format(fmt: str) -> str:
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    return fmt
+
+
+def csv_table(rows: Sequence[dict[str, Any]]) -> str:
+    """CSV with a header row from the keys of the first row."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]) if rows else [], lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return buffer.getvalue()
 
 
 def format_pct(value: float) -> str:
@@ -49,19 +78,27 @@ def text_table(
     notes: Sequence[str] = (),
     width: int = 200,
 ) -> str:
-    """A terminal table (rich, no colour): the first ``left_columns`` columns left-aligned,
-    numbers right-aligned, nothing wrapped; then ``notes`` as plain lines."""
-    from rich import box
-    from rich.console import Console
-    from rich.table import Table
+    """A terminal table: the first ``left_columns`` columns left-aligned, the others (numbers)
+    right-aligned, three spaces between columns, a rule under the header, nothing wrapped or cut;
+    then ``notes`` as plain lines.
 
-    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
-    for i, title in enumerate(header):
-        table.add_column(title, justify="left" if i < left_columns else "right", no_wrap=True)
+    Written by hand rather than with rich, whose layout it reproduces (``box.SIMPLE_HEAD``
+    without edges): rich took 40% of ``cnnzoo summary resnet1202`` for its 4,806 rows.
+    ``width`` is accepted for compatibility and ignored, since nothing is wrapped.
+    """
+    del width
+    widths = [len(title) for title in header]
     for row in rows:
-        table.add_row(*row)
-    console = Console(file=io.StringIO(), width=width, color_system=None, soft_wrap=True)
-    console.print(table)
-    for note in notes:
-        console.print(note, highlight=False, markup=False)
-    return console.file.getvalue()  # type: ignore[attr-defined]
+        widths = [max(w, len(cell)) for w, cell in zip(widths, row, strict=True)]
+
+    def line(cells: Sequence[str]) -> str:
+        padded = [
+            cell.ljust(w) if i < left_columns else cell.rjust(w)
+            for i, (cell, w) in enumerate(zip(cells, widths, strict=True))
+        ]
+        return "   ".join(padded)
+
+    lines = [line(header), "\u2500" * len(line(header))]
+    lines += [line(row) for row in rows]
+    lines += notes
+    return "\n".join(lines) + "\n"

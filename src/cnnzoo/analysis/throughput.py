@@ -7,7 +7,7 @@ input), so keep batch sizes and steps modest for the big models on a CPU.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
 
@@ -15,6 +15,7 @@ import torch
 import torch.nn as nn
 
 from cnnzoo.analysis.summary import summary
+from cnnzoo.registry import create_model
 
 __all__ = ["Throughput", "matmul_peak_gflops", "measure_throughput"]
 
@@ -22,7 +23,7 @@ __all__ = ["Throughput", "matmul_peak_gflops", "measure_throughput"]
 @dataclass(frozen=True)
 class Throughput:
     model: str
-    mode: str  # "inference" or "train", with " (fused)" when run through cnnzoo.train.fused
+    mode: str  # "inference" or "train", with the label of ``prepare`` ("train (fused)")
     dtype: str
     batch_size: int
     steps: int
@@ -64,17 +65,19 @@ def measure_throughput(
     train: bool = False,
     bf16: bool = False,
     channels_last: bool = False,
-    fused: bool = False,
+    prepare: Callable[[nn.Module], nn.Module] | None = None,
+    label: str = "",
 ) -> Throughput:
     """Median seconds per step of ``steps`` timed steps after ``warmup`` untimed ones.
 
     Inference runs under ``torch.inference_mode()``; training does forward, cross-entropy,
-    backward and an SGD step. ``bf16`` uses CPU autocast to bfloat16 (AMX where present);
-    ``fused`` runs the model the way the training engine does, through
-    :func:`cnnzoo.train.fused.fuse`.
+    backward and an SGD step. ``bf16`` uses CPU autocast to bfloat16 (AMX where present).
+    ``prepare`` turns the model (in train or eval mode, parameters already given to the
+    optimizer) into the one that is timed, e.g. the training engine's fused version
+    (``lambda m: cnnzoo.train.fused.fuse(m, training=True)[0]``, which ``cnnzoo bench
+    --fused`` passes); ``label`` names it in :attr:`Throughput.mode`. The caller passes it
+    because the engine sits above analysis.
     """
-    from cnnzoo.registry import create_model
-
     if batch_size < 1 or steps < 1 or warmup < 0:
         raise ValueError(
             f"batch_size and steps must be >= 1 and warmup >= 0, got {batch_size}, {steps}, {warmup}"
@@ -100,10 +103,8 @@ def measure_throughput(
     autocast = torch.autocast("cpu", dtype=torch.bfloat16) if bf16 else nullcontext()
     optimizer = torch.optim.SGD(model.parameters(), lr=1e-3) if train else None
     model.train(train)
-    if fused:
-        from cnnzoo.train.fused import fuse
-
-        model = fuse(model, training=train)[0]
+    if prepare is not None:
+        model = prepare(model)
 
     def step() -> None:
         if optimizer is None:
@@ -128,7 +129,7 @@ def measure_throughput(
     times.sort()
     return Throughput(
         model=name,
-        mode=("train" if train else "inference") + (" (fused)" if fused else ""),
+        mode=("train" if train else "inference") + (f" ({label})" if label else ""),
         dtype="bfloat16" if bf16 else "float32",
         batch_size=batch_size,
         steps=steps,

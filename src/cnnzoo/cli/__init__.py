@@ -12,9 +12,11 @@ import pkgutil
 import sys
 from collections.abc import Sequence
 
+import torch
+
 from cnnzoo import __version__
 
-__all__ = ["build_parser", "main"]
+__all__ = ["add_threads_option", "build_parser", "main", "positive_int"]
 
 EPILOG = """examples:
   cnnzoo list 'resnet*'
@@ -44,12 +46,37 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1 (the message names what was given)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {value}")
+    return value
+
+
+def add_threads_option(parser: argparse.ArgumentParser) -> None:
+    """``--threads N`` for a command that computes; :func:`main` applies it before the command."""
+    parser.add_argument(
+        "--threads",
+        type=positive_int,
+        metavar="N",
+        help="torch intra-op threads (default: torch's, usually one per core)",
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
         return 0
+    threads = getattr(args, "threads", None)
+    previous = torch.get_num_threads()
+    if isinstance(threads, int) and threads >= 1:
+        torch.set_num_threads(threads)
     try:
         return int(args.func(args) or 0)
     except KeyError as error:
@@ -61,6 +88,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except BrokenPipeError:  # e.g. `cnnzoo list | head`
         return 0
+    finally:
+        # main() called from Python (tests, notebooks) leaves the process as it found it.
+        torch.set_num_threads(previous)
 
 
 if __name__ == "__main__":

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import json
 
 import torch
 
 from cnnzoo.analysis import parse_input_size
+from cnnzoo.analysis.tables import FORMATS
+from cnnzoo.cli import add_threads_option
 from cnnzoo.compress import to_depthwise_separable
 from cnnzoo.registry import create_model
 
@@ -27,7 +28,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "  cnnzoo separable vgg16_bn_cifar --exclude features.stage1.conv1 --kernel 3 5",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("name", help="a registered model, e.g. squeezenet1_1")
+    p.add_argument("model", metavar="MODEL", help="a registered model, e.g. squeezenet1_1")
     p.add_argument("--input", help="input size CxHxW (default: the model card's)")
     p.add_argument(
         "--kernel", type=int, nargs="+", default=[3], help="kernel sizes to convert (default 3)"
@@ -36,7 +37,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--exclude", action="append", default=[], help="layer-name pattern to keep (repeatable)"
     )
     p.add_argument("--norm-act", action="store_true", help="BN + ReLU between the two convs")
-    p.add_argument("--format", choices=("table", "md", "json"), default="table")
+    p.add_argument("--format", choices=FORMATS, default="text")
+    add_threads_option(p)
     p.set_defaults(func=_separable)
 
 
@@ -44,7 +46,7 @@ def _separable(args: argparse.Namespace) -> int:
     size = parse_input_size(args.input) if args.input else None
     kwargs = {"in_chans": size[0]} if size is not None else {}
     with torch.device("meta"):
-        model = create_model(args.name, **kwargs)
+        model = create_model(args.model, **kwargs)
     _, report = to_depthwise_separable(
         model,
         input_size=size,
@@ -53,10 +55,5 @@ def _separable(args: argparse.Namespace) -> int:
         exclude=args.exclude,
         inplace=True,
     )
-    if args.format == "json":
-        print(json.dumps(report.to_dict(), indent=2))
-    elif args.format == "md":
-        print(report.to_markdown(), end="")
-    else:
-        print(report.to_text(), end="")
+    print(report.render(args.format), end="")
     return 0

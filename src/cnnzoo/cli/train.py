@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import signal
 import sys
+import warnings
+from collections.abc import Iterator
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 __all__ = ["register"]
@@ -15,6 +20,10 @@ TRAIN_EPILOG = """examples:
   cnnzoo train fashion_cnn --recipe fashion-cnn --data-dir ../shared/datasets --bf16
   cnnzoo train resnet20 --recipe resnet-cifar --data cifar10 --epochs 3 --limit 5000
   cnnzoo train --resume runs/lenet5-digits-20250101-120000 --epochs 40
+
+exit status: 0 trained; 1 training failed (non-finite loss, full disk: the message says what
+was kept); 2 bad input; 130 interrupted by Ctrl-C, 143 by SIGTERM (a job scheduler's stop):
+both drop the unfinished epoch and print the --resume command that continues the run.
 """
 
 
@@ -121,7 +130,8 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _default_recipe(model: str, data: str | None) -> Any:
-    """The recipe written for ``model`` on ``data`` (default: digits), else Adam 1e-3."""
+    """The recipe written for ``model`` on ``data`` (default: digits), else the Recipe
+    defaults (Adam 1e-3, the same an empty recipe file gives)."""
     from cnnzoo.train import Recipe, list_recipes, load_recipe
 
     wanted = data or "digits"
@@ -133,50 +143,84 @@ def _default_recipe(model: str, data: str | None) -> Any:
         name="default",
         description="no recipe given: Adam 1e-3, batch 128, 10 epochs",
         data=wanted,
-        optimizer="adam",
-        lr=1e-3,
-        batch_size=128,
-        epochs=10,
     )
 
 
-def _train(args: argparse.Namespace) -> int:
+def _check_threads(threads: int | None) -> None:
+    """Set torch's intra-op threads; refuse a count below 1."""
+    import os
+
     import torch
 
-    from cnnzoo.registry import get_model_card
+    if threads is None:
+        return
+    if threads < 1:
+        raise ValueError(
+            f"--threads must be at least 1 (torch's intra-op threads), got {threads}; this "
+            f"machine has {os.cpu_count()} cores, e.g. --threads {os.cpu_count() or 1}"
+        )
+    torch.set_num_threads(threads)
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where Ctrl-C's KeyboardInterrupt would be, so a run stops the same way."""
+
+
+@contextlib.contextmanager
+def _stop_on_sigterm() -> Iterator[None]:
+    def stop(signum: int, frame: FrameType | None) -> None:
+        raise Terminated
+
+    try:
+        previous = signal.signal(signal.SIGTERM, stop)
+    except ValueError:  # not the main thread: leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+@contextlib.contextmanager
+def _one_line_warnings() -> Iterator[None]:
+    """Warnings as ``warning: ...`` lines, like errors, instead of file:line and source."""
+
+    def show(message: Warning | str, *args: Any, **kwargs: Any) -> None:
+        print(f"warning: {message}", file=sys.stderr, flush=True)
+
+    shown = warnings.showwarning
+    warnings.showwarning = show  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        warnings.showwarning = shown
+
+
+def _train(args: argparse.Namespace) -> int:
+    from cnnzoo.registry import create_model, get_model_card
     from cnnzoo.train import (
-        RunFolder,
+        DiskFullError,
         TrainingError,
         build_model,
         fit,
         load_data_for,
         load_recipe,
-        recipe_from_dict,
+        resume_recipe,
     )
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    _check_threads(args.threads)
     resume = args.resume is not None
     if resume:
-        run = RunFolder(args.resume)
-        config = run.read_config()
+        recipe, config = resume_recipe(args.resume, where="command line", **_overrides(args))
         if args.model and args.model != config["model"]:
             raise ValueError(
                 f"{args.resume} trained {config['model']!r}, not {args.model!r}; leave MODEL out "
                 "when resuming"
             )
         model_name = config["model"]
-        recipe = recipe_from_dict(config["recipe"], where=str(run.config))
-        changed = _overrides(args)
-        if set(changed) - {"epochs", "early_stopping", "compile", "bf16", "fused"}:
-            raise ValueError(
-                "when resuming only --epochs, --early-stopping, --compile, --bf16 and --no-fused "
-                "may change; "
-                f"got {', '.join('--' + k.replace('_', '-') for k in changed)}"
-            )
-        recipe = recipe.override(**changed)
         data_dir = args.data_dir or config.get("data_dir")
-        run_dir: Path | str | None = run.path
+        run_dir: Path | str | None = args.resume
         model_kwargs = config["model_kwargs"]
     else:
         if not args.model:
@@ -184,15 +228,13 @@ def _train(args: argparse.Namespace) -> int:
         model_name = args.model
         get_model_card(model_name)  # unknown names fail here, with suggestions
         recipe = load_recipe(args.recipe) if args.recipe else _default_recipe(model_name, args.data)
-        recipe = recipe.override(**_overrides(args))
+        recipe = recipe.override(where="command line", **_overrides(args))
         data_dir = args.data_dir
         run_dir = args.run_dir
         model_kwargs = None
     say = (lambda text: None) if args.quiet else (lambda text: print(text, flush=True))
     data = load_data_for(model_name, recipe, data_dir, download=args.download)
     if resume:
-        from cnnzoo.registry import create_model
-
         model = create_model(model_name, **model_kwargs)
     else:
         model = build_model(model_name, data, recipe)
@@ -202,19 +244,25 @@ def _train(args: argparse.Namespace) -> int:
         f"{recipe.epochs} epochs, schedule {recipe.schedule}"
     )
     try:
-        result = fit(
-            model,
-            data,
-            recipe,
-            run_dir,
-            model_kwargs=model_kwargs,
-            resume=resume,
-            quiet=args.quiet,
-            extra_config={"data_dir": str(data_dir) if data_dir else None},
-        )
-    except TrainingError as error:
+        with _stop_on_sigterm(), _one_line_warnings():
+            result = fit(
+                model,
+                data,
+                recipe,
+                run_dir,
+                model_kwargs=model_kwargs,
+                resume=resume,
+                quiet=args.quiet,
+                # Absolute, so that --resume and evaluate work from any directory.
+                extra_config={"data_dir": str(Path(data_dir).expanduser().resolve())}
+                if data_dir
+                else {"data_dir": None},
+            )
+    except (TrainingError, DiskFullError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
+    except Terminated:
+        return 143
     except KeyboardInterrupt:
         return 130
     _print_result(result)
@@ -256,7 +304,9 @@ def _register_evaluate(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("checkpoint", metavar="RUN|CHECKPOINT")
     p.add_argument("--ensemble", nargs="+", default=[], metavar="CKPT", help="more checkpoints")
     p.add_argument("--data", help="dataset (default: the one the checkpoint was trained on)")
-    p.add_argument("--data-dir")
+    p.add_argument(
+        "--data-dir", help="where dataset files are (default: the run's, then $CNNZOO_DATA, ./data)"
+    )
     p.add_argument("--split", choices=["test", "val", "train"], default="test")
     p.add_argument("--limit", type=int)
     p.add_argument("--batch-size", type=int, default=1000)
@@ -277,21 +327,27 @@ def _evaluate(args: argparse.Namespace) -> int:
         raise ValueError(f"the ensemble's checkpoints take different inputs: {sorted(sizes)}")
     c, h, w = data_meta["input_size"]
     recipe = metas[0].get("recipe", {})
+    data_name = args.data or data_meta["name"]
+    data_dir = args.data_dir
+    if data_dir is None and data_name == data_meta["name"]:
+        data_dir = _run_config(Path(args.checkpoint)).get("data_dir")
     data = load_data(
-        args.data or data_meta["name"],
-        args.data_dir,
+        data_name,
+        data_dir,
         val_fraction=recipe.get("val_fraction", 0.2),
         seed=data_meta.get("split_seed", 0),
         image_size=(h, w),
         in_chans=c,
         limit=args.limit,
     )
-    classes = {m.num_classes for m, _ in loaded}
+    classes = {int(getattr(m, "num_classes", 0)) for m, _ in loaded}
     if classes != {data.num_classes}:
         raise ValueError(
             f"{data.name} has {data.num_classes} classes but the checkpoint(s) predict "
             f"{', '.join(map(str, sorted(classes)))}"
         )
+    with _one_line_warnings():
+        _warn_other_data(args.checkpoint, data_meta, data)
     split = getattr(data, args.split)
     # Normalise as in training: the statistics recorded with the checkpoint.
     mean, std = data_meta.get("mean", data.mean), data_meta.get("std", data.std)
@@ -310,6 +366,39 @@ def _evaluate(args: argparse.Namespace) -> int:
     if data.num_classes <= 20:
         print(_confusion_text(metrics, [str(x) for x in data.classes]))
     return 0
+
+
+def _run_config(path: Path) -> dict[str, Any]:
+    """The config.yaml of the run a checkpoint (or run folder) belongs to; {} if there is none."""
+    from cnnzoo.train import RunFolder
+
+    folder = path if path.is_dir() else path.parent.parent
+    if not (folder / "config.yaml").is_file():
+        return {}
+    return RunFolder(folder).read_config()
+
+
+def _warn_other_data(checkpoint: str, trained: dict[str, Any], data: Any) -> None:
+    """Warn when the data evaluated is not what the checkpoint was trained on."""
+
+    def listed(names: list[str]) -> str:
+        return ", ".join(names[:4]) + (", ..." if len(names) > 4 else "")
+
+    if data.name == trained.get("name"):
+        return
+    ours, theirs = [str(c) for c in trained.get("classes", [])], [str(c) for c in data.classes]
+    c, h, w = trained["input_size"]
+    what = (
+        f"its classes ({listed(ours)}) are not {data.name}'s ({listed(theirs)}): predictions are "
+        "scored by class index only"
+        if ours != theirs
+        else f"the class names agree; {data.name}'s images are resized to {c}x{h}x{w}"
+    )
+    warnings.warn(
+        f"{checkpoint} was trained on {trained.get('name')}, not {data.name}; {what}",
+        UserWarning,
+        stacklevel=2,
+    )
 
 
 def _confusion_text(metrics: Any, classes: list[str]) -> str:
@@ -352,11 +441,14 @@ def _predict(args: argparse.Namespace) -> int:
     from cnnzoo.data import normalize, read_image_files
     from cnnzoo.train import load_checkpoint
 
+    if args.top < 1:
+        raise ValueError(f"--top must be at least 1 (how many classes to show), got {args.top}")
     model, meta = load_checkpoint(args.checkpoint)
     data = meta.get("data", {})
     c, h, w = data["input_size"]
-    classes = [str(x) for x in data.get("classes", range(model.num_classes))]
-    images = read_image_files(args.images, c, (h, w))
+    classes = [str(x) for x in data.get("classes", range(int(getattr(model, "num_classes", 0))))]
+    with _one_line_warnings():
+        images = read_image_files(args.images, c, (h, w))
     with torch.inference_mode():
         probs = torch.softmax(model(normalize(images, data["mean"], data["std"])).float(), dim=1)
     k = min(args.top, probs.shape[1])
@@ -397,13 +489,18 @@ def _register_demo(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    import torch
 
     from cnnzoo.analysis import summary
-    from cnnzoo.train import TrainingError, build_model, fit, load_data_for, load_recipe
+    from cnnzoo.train import (
+        DiskFullError,
+        TrainingError,
+        build_model,
+        fit,
+        load_data_for,
+        load_recipe,
+    )
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    _check_threads(args.threads)
     recipe = load_recipe("lenet5-digits")
     changes: dict[str, Any] = {"data": args.data, "epochs": args.epochs}
     if args.data != "digits":
@@ -419,9 +516,13 @@ def _demo(args: argparse.Namespace) -> int:
             recipe,
             args.run_dir,
             quiet=args.quiet,
-            extra_config={"data_dir": args.data_dir},
+            extra_config={
+                "data_dir": str(Path(args.data_dir).expanduser().resolve())
+                if args.data_dir
+                else None
+            },
         )
-    except TrainingError as error:
+    except (TrainingError, DiskFullError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     print()

@@ -1,16 +1,20 @@
-"""``cnnzoo list | info | summary | compare``: browse the zoo and inspect models."""
+"""``cnnzoo list | info | summary | compare | bench``: browse the zoo and inspect models."""
 
 from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
+
+import torch
 
 from cnnzoo.analysis import parse_input_size, summary
-from cnnzoo.analysis.compare import compare, plot_efficiency
-from cnnzoo.analysis.tables import format_count, markdown_table, text_table
-from cnnzoo.registry import get_model_card, list_models
-
-FORMATS = ("table", "md", "csv", "json")
+from cnnzoo.analysis.compare import compare
+from cnnzoo.analysis.tables import FORMATS, csv_table, format_count, markdown_table, text_table
+from cnnzoo.analysis.throughput import matmul_peak_gflops, measure_throughput
+from cnnzoo.cli import add_threads_option
+from cnnzoo.registry import ModelCard, get_model_card, list_families, list_models
+from cnnzoo.train.fused import fuse
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -20,12 +24,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "list",
         help="list registered models",
         description="List registered models, optionally those matching a shell-style pattern.",
-        epilog="examples:\n  cnnzoo list\n  cnnzoo list 'vgg*' --format md",
+        epilog="examples:\n  cnnzoo list\n  cnnzoo list 'vgg*' --format md\n"
+        "  cnnzoo list --family resnet --task classify",
         formatter_class=raw,
     )
     p.add_argument("pattern", nargs="?", default="*", help="shell-style pattern, e.g. 'resnet*'")
-    p.add_argument("--family", help="only this family (e.g. vgg)")
-    p.add_argument("--format", choices=("table", "md", "json", "names"), default="table")
+    p.add_argument("--family", help="only this family (e.g. vgg; `cnnzoo list` shows them)")
+    p.add_argument("--task", help="only models for this task (e.g. classify)")
+    p.add_argument(
+        "--format",
+        choices=(*FORMATS, "names"),
+        default="text",
+        help="text, md, csv, json, or names (one per line)",
+    )
     p.set_defaults(func=_list)
 
     p = subparsers.add_parser(
@@ -35,7 +46,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         epilog="example:\n  cnnzoo info lenet5",
         formatter_class=raw,
     )
-    p.add_argument("name")
+    p.add_argument("model", metavar="MODEL")
     p.add_argument("--format", choices=("text", "json"), default="text")
     p.set_defaults(func=_info)
 
@@ -51,13 +62,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "  cnnzoo summary lenet5 --input 1x32x32 --num-classes 26 --format json",
         formatter_class=raw,
     )
-    p.add_argument("name")
+    p.add_argument("model", metavar="MODEL")
     p.add_argument("--input", help="input size CxHxW (default: the model card's)")
     p.add_argument("--num-classes", type=int, help="classes of the head (default: the card's)")
     p.add_argument(
         "--train-mode", action="store_true", help="summarise the training graph (aux heads)"
     )
-    p.add_argument("--format", choices=FORMATS, default="table")
+    p.add_argument("--format", choices=FORMATS, default="text")
+    add_threads_option(p)
     p.set_defaults(func=_summary)
 
     p = subparsers.add_parser(
@@ -72,10 +84,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "  cnnzoo compare alexnet vgg16 resnet50 --plot compare.png",
         formatter_class=raw,
     )
-    p.add_argument("names", nargs="+", metavar="NAME")
+    p.add_argument("models", nargs="+", metavar="MODEL")
     p.add_argument("--input", help="one input size CxHxW for all (default: each card's)")
-    p.add_argument("--format", choices=FORMATS, default="table")
+    p.add_argument("--format", choices=FORMATS, default="text")
     p.add_argument("--plot", metavar="PNG", help="write the accuracy-vs-MACs bubble chart here")
+    add_threads_option(p)
     p.set_defaults(func=_compare)
 
     p = subparsers.add_parser(
@@ -90,29 +103,64 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "  cnnzoo bench fashion_cnn --train --batch-size 256 --fused",
         formatter_class=raw,
     )
-    p.add_argument("names", nargs="+", metavar="NAME")
+    p.add_argument("models", nargs="+", metavar="MODEL")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--steps", type=int, default=10, help="timed steps (default 10)")
     p.add_argument("--warmup", type=int, default=2, help="untimed steps first (default 2)")
     p.add_argument("--train", action="store_true", help="time forward+backward+SGD step")
-    p.add_argument("--bf16", action="store_true", help="bfloat16 autocast (AMX on this CPU)")
+    p.add_argument("--bf16", action="store_true", help=f"bfloat16 autocast ({_bf16_note()})")
     p.add_argument("--channels-last", action="store_true")
     p.add_argument(
         "--fused",
         action="store_true",
         help="run through the training engine's fused kernels (cnnzoo.train.fused)",
     )
+    p.add_argument("--format", choices=FORMATS, default="text")
+    add_threads_option(p)
     p.set_defaults(func=_bench)
 
 
+def _bf16_note() -> str:
+    """What bf16 buys on this CPU: AMX runs bf16 matmuls fast; without it they are slower."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return "fast only on CPUs with AMX"
+    if "amx_bf16" in flags:
+        return "this CPU has AMX, which runs bf16 matmuls fast"
+    return "this CPU has no AMX: bf16 matmuls are usually slower than float32 here"
+
+
+def _task(card: ModelCard) -> str:
+    # Cards gain a `task` field (helper `models`); until then every model classifies.
+    return str(getattr(card, "task", "classify"))
+
+
+def _matching_cards(pattern: str, family: str | None, task: str | None) -> list[ModelCard]:
+    families = list_families()
+    if family is not None and family not in families:
+        raise ValueError(f"unknown family {family!r}; the families are: {', '.join(families)}")
+    cards = [get_model_card(n) for n in list_models(pattern, family=family)]
+    if task is not None:
+        tasks = sorted({_task(get_model_card(n)) for n in list_models()})
+        if task not in tasks:
+            raise ValueError(f"unknown task {task!r}; the tasks are: {', '.join(tasks)}")
+        cards = [c for c in cards if _task(c) == task]
+    if not cards:
+        where = "".join(
+            f" {what} {value!r}"
+            for what, value in (("in family", family), ("for task", task))
+            if value
+        )
+        raise ValueError(f"no model{where} matches {pattern!r}; `cnnzoo list` shows them all")
+    return cards
+
+
 def _list(args: argparse.Namespace) -> int:
-    names = list_models(args.pattern, family=args.family)
-    if not names:
-        raise ValueError(f"no model matches {args.pattern!r}; `cnnzoo list` shows them all")
+    cards = _matching_cards(args.pattern, args.family, args.task)
     if args.format == "names":
-        print("\n".join(names))
+        print("\n".join(c.name for c in cards))
         return 0
-    cards = [get_model_card(n) for n in names]
     if args.format == "json":
         print(json.dumps([c.as_dict() for c in cards], indent=2))
         return 0
@@ -130,12 +178,13 @@ def _list(args: argparse.Namespace) -> int:
         for c in cards
     ]
     print(_render(header, rows, args.format))
-    print(f"{len(names)} models")
+    if args.format == "text":
+        print(f"{len(cards)} models")
     return 0
 
 
 def _info(args: argparse.Namespace) -> int:
-    card = get_model_card(args.name)
+    card = get_model_card(args.model)
     if args.format == "json":
         print(json.dumps(card.as_dict(), indent=2))
         return 0
@@ -153,6 +202,8 @@ def _info(args: argparse.Namespace) -> int:
         else "  MACs:      -",
         f"  reported:  {card.reported or '-'}",
     ]
+    lines += [f"  figures:   {figure}" for figure in card.figures]
+
     if card.top1 is not None:
         lines.append(f"  top-1:     {card.top1}% on {card.dataset} (reported)")
     if card.notes:
@@ -168,28 +219,28 @@ def _summary(args: argparse.Namespace) -> int:
         kwargs["num_classes"] = args.num_classes
     if size is not None:
         kwargs["in_chans"] = size[0]
-    result = summary(args.name, size, train_mode=args.train_mode, **kwargs)
+    result = summary(args.model, size, train_mode=args.train_mode, **kwargs)
     print(result.render(args.format), end="" if args.format != "json" else "\n")
     return 0
 
 
 def _compare(args: argparse.Namespace) -> int:
-    result = compare(args.names, args.input)
+    result = compare(args.models, args.input)
     print(result.render(args.format), end="" if args.format != "json" else "\n")
     if args.plot:
+        # start-up: importing matplotlib.figure costs about 0.3 s of CPU (measured with
+        # `import torch` alone vs with it), so only --plot pays it.
+        from cnnzoo.analysis.plots import plot_efficiency
+
         print(f"plot: {plot_efficiency(result, args.plot)}")
     return 0
 
 
 def _bench(args: argparse.Namespace) -> int:
-    import torch
-
-    from cnnzoo.analysis.throughput import matmul_peak_gflops, measure_throughput
-
     peak = matmul_peak_gflops(torch.bfloat16 if args.bf16 else torch.float32)
     header = ["Model", "Mode", "Dtype", "Batch", "ms/batch", "Images/s", "GFLOP/s", "% of peak"]
     rows = []
-    for name in args.names:
+    for name in args.models:
         t = measure_throughput(
             name,
             batch_size=args.batch_size,
@@ -198,7 +249,8 @@ def _bench(args: argparse.Namespace) -> int:
             train=args.train,
             bf16=args.bf16,
             channels_last=args.channels_last,
-            fused=args.fused,
+            prepare=(lambda m: fuse(m, training=args.train)[0]) if args.fused else None,
+            label="fused" if args.fused else "",
         )
         rows.append(
             [
@@ -212,15 +264,20 @@ def _bench(args: argparse.Namespace) -> int:
                 f"{100 * t.gflops / peak:.1f}%",
             ]
         )
-    print(_render(header, rows, "table"))
-    print(
-        f"matmul peak on this machine: {peak:.0f} GFLOP/s ({'bfloat16' if args.bf16 else 'float32'}, "
-        f"{torch.get_num_threads()} threads); FLOPs = 2 x MACs, x3 for training"
-    )
+    print(_render(header, rows, args.format))
+    if args.format == "text":
+        print(
+            f"matmul peak on this machine: {peak:.0f} GFLOP/s "
+            f"({'bfloat16' if args.bf16 else 'float32'}, {torch.get_num_threads()} threads); "
+            "FLOPs = 2 x MACs, x3 for training"
+        )
     return 0
 
 
 def _render(header: list[str], rows: list[list[str]], fmt: str) -> str:
     if fmt == "md":
         return markdown_table(header, rows).rstrip("\n")
+    if fmt in ("csv", "json"):
+        records = [dict(zip(header, row, strict=True)) for row in rows]
+        return csv_table(records).rstrip("\n") if fmt == "csv" else json.dumps(records, indent=2)
     return text_table(header, rows, left_columns=2).rstrip("\n")

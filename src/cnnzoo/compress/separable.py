@@ -21,13 +21,15 @@ from __future__ import annotations
 
 import copy
 import fnmatch
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch.nn as nn
 
-from cnnzoo.analysis.tables import markdown_table, text_table
+from cnnzoo.analysis.summary import summary
+from cnnzoo.analysis.tables import check_format, csv_table, markdown_table, text_table
 
 __all__ = [
     "ConvertedLayer",
@@ -181,6 +183,20 @@ class SeparableReport:
         header, rows = self.rows()
         return text_table(header, rows, 4, self.totals_lines(), width)
 
+    def to_csv(self) -> str:
+        """One line per converted layer (the ``layers`` of :meth:`to_dict`)."""
+        return csv_table(self.to_dict()["layers"])
+
+    def render(self, fmt: str = "text") -> str:
+        """The report as ``text``, ``md``, ``csv`` or ``json``."""
+        renderers = {
+            "text": self.to_text,
+            "md": self.to_markdown,
+            "csv": self.to_csv,
+            "json": lambda: json.dumps(self.to_dict(), indent=2) + "\n",
+        }
+        return renderers[check_format(fmt)]()
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "input_size": list(self.input_size),
@@ -261,8 +277,6 @@ def _layer_costs(
 ) -> tuple[Any, dict[str, int], dict[str, tuple[int, ...]]]:
     """Summary of ``model`` (meta tensors, no compute), MACs per layer name (summed over
     repeated calls) and each layer's output shape at its first call."""
-    from cnnzoo.analysis.summary import summary
-
     result = summary(model, size)
     macs: dict[str, int] = {}
     shapes: dict[str, tuple[int, ...]] = {}

@@ -26,11 +26,12 @@ import importlib
 import io
 import os
 import pickle
+import warnings
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -111,7 +112,11 @@ def _read_idx_cached(name: str, size: int, mtime_ns: int, expected_ndim: int) ->
             f"fetch it again (download=True / --download on a machine with internet)."
         ) from exc
     if len(data) < 4:
-        raise CorruptDataError(f"{path} has only {len(data)} bytes; an IDX file has a 4-byte magic")
+        raise CorruptDataError(
+            f"{path} has only {len(data)} bytes{' once unpacked' if path.suffix == '.gz' else ''}"
+            "; an IDX file starts with a 4-byte magic (an interrupted download or copy?). Delete "
+            "it and fetch it again (download=True / --download on a machine with internet)."
+        )
     zero, dtype_code, ndim = int.from_bytes(data[0:2], "big"), data[2], data[3]
     if zero != 0 or dtype_code != _IDX_UBYTE or ndim != expected_ndim:
         raise CorruptDataError(
@@ -132,7 +137,7 @@ def _read_idx_cached(name: str, size: int, mtime_ns: int, expected_ndim: int) ->
     return np.frombuffer(data, dtype=np.uint8, offset=header).reshape(dims)
 
 
-MNIST_FAMILY = {
+MNIST_FAMILY: dict[str, dict[str, Any]] = {
     "mnist": {
         "folder": "MNIST",
         "torchvision": "MNIST",
@@ -192,7 +197,7 @@ def read_mnist_family(name: str, root: Path) -> RawData:
     for split, (image_stem, label_stem) in _IDX_FILES.items():
         images = read_idx(found[image_stem], 3)  # type: ignore[arg-type]
         labels = read_idx(found[label_stem], 1)  # type: ignore[arg-type]
-        _check_pair(found[image_stem], images, labels, 10)
+        _check_pair(found[image_stem], found[label_stem], images, labels, 10)
         splits[split] = (images[:, None, :, :], labels.astype(np.int64))
     return RawData(
         train=splits["train"],
@@ -203,15 +208,23 @@ def read_mnist_family(name: str, root: Path) -> RawData:
 
 
 def _check_pair(
-    path: Path | None, images: np.ndarray, labels: np.ndarray, num_classes: int
+    path: Path | None,
+    label_path: Path | None,
+    images: np.ndarray,
+    labels: np.ndarray,
+    num_classes: int,
 ) -> None:
+    """Images and labels agree in number, and labels are class indices (the label file's
+    fault, so it is the one named)."""
     if len(images) != len(labels):
         raise CorruptDataError(
             f"{path}: {len(images)} images but {len(labels)} labels in the matching label file"
+            + (f" {label_path}" if label_path is not None and label_path != path else "")
         )
     if len(labels) and (labels.min() < 0 or labels.max() >= num_classes):
         raise CorruptDataError(
-            f"{path}: labels range {labels.min()}..{labels.max()}, expected 0..{num_classes - 1}"
+            f"{label_path or path}: labels range {labels.min()}..{labels.max()}, expected "
+            f"0..{num_classes - 1}; the file is corrupt: delete it and fetch it again"
         )
 
 
@@ -277,7 +290,7 @@ def _load_pickle(path: Path) -> dict:
     return obj
 
 
-CIFAR = {
+CIFAR: dict[str, dict[str, Any]] = {
     "cifar10": {
         "folder": "cifar-10-batches-py",
         "torchvision": "CIFAR10",
@@ -350,7 +363,7 @@ def read_cifar(name: str, root: Path) -> RawData:
             if labels is None:
                 raise CorruptDataError(f"{path}: no {spec['label_key']!r} entry")
             labels = np.asarray(labels, dtype=np.int64)
-            _check_pair(path, data, labels, spec["num_classes"])
+            _check_pair(path, path, data, labels, spec["num_classes"])
             parts_x.append(data.reshape(-1, 3, 32, 32))
             parts_y.append(labels)
         splits[split] = (np.concatenate(parts_x), np.concatenate(parts_y))
@@ -483,7 +496,26 @@ def _decode(path: Path, mode: str) -> np.ndarray:
 
 def _read_chw(path: Path, mode: str, resize_to: tuple[int, int] | None) -> np.ndarray:
     """One image file as a uint8 (C, H, W) array, resized to ``resize_to`` when given."""
-    pixels = _decode(path, mode)
+    return _to_chw(_decode(path, mode), resize_to)
+
+
+UPSCALE_WARNING = 4.0
+"""read_image_files warns when an image must grow more than this factor on a side: the model
+then sees a blur (a 1x1 image becomes one flat colour)."""
+
+
+def _warn_if_upscaled(path: Path, hw: tuple[int, ...], target: tuple[int, int]) -> None:
+    h, w = int(hw[0]), int(hw[1])
+    if target[0] > UPSCALE_WARNING * h or target[1] > UPSCALE_WARNING * w:
+        warnings.warn(
+            f"{path} is {h}x{w} pixels: upscaled to {target[0]}x{target[1]} (more than "
+            f"{UPSCALE_WARNING:g}x), the model sees little of it; give a larger image",
+            UserWarning,
+            stacklevel=3,
+        )
+
+
+def _to_chw(pixels: np.ndarray, resize_to: tuple[int, int] | None) -> np.ndarray:
     if pixels.ndim == 2:
         pixels = pixels[:, :, None]
     chw = np.ascontiguousarray(pixels.transpose(2, 0, 1))
@@ -545,11 +577,18 @@ def read_image_files(
     if in_chans not in (1, 3):
         raise ValueError(f"in_chans must be 1 (greyscale) or 3 (RGB), got {in_chans}")
     mode = "L" if in_chans == 1 else "RGB"
+    target = (int(size[0]), int(size[1]))
     batch = []
     for path in map(Path, paths):
+        if path.is_dir():
+            raise DataFilesMissingError(
+                f"{path} is a directory; give image files (e.g. {path / '*.png'})"
+            )
         if not path.is_file():
             raise DataFilesMissingError(f"image {path} does not exist")
-        batch.append(torch.from_numpy(_read_chw(path, mode, tuple(size))))
+        pixels = _decode(path, mode)
+        _warn_if_upscaled(path, pixels.shape[:2], target)
+        batch.append(torch.from_numpy(_to_chw(pixels, target)))
     if not batch:
         raise ValueError("no image files given")
     return torch.stack(batch)

@@ -36,9 +36,9 @@ from dataclasses import dataclass
 import torch
 import torch.nn as nn
 
-from cnnzoo.analysis.formulas import conv_output_size
-from cnnzoo.layers import LRN, new_linear_head
-from cnnzoo.registry import Paper, register_model
+from cnnzoo.layers import LRN, conv_output_size
+from cnnzoo.models._base import Classifier
+from cnnzoo.registry import Paper, Reported, register_model
 
 __all__ = ["AlexNet", "ConvSpec"]
 
@@ -90,7 +90,7 @@ TORCHVISION_CONVS = (
 )
 
 
-class AlexNet(nn.Module):
+class AlexNet(Classifier):
     """A stack of convolutions (``features.conv1`` ... ``features.pool5``) and three FC layers
     (``classifier.fc6``, ``fc7``, ``fc8``), with the paper's layer numbers in the names.
 
@@ -116,11 +116,8 @@ class AlexNet(nn.Module):
         dropout_before_fc: bool = False,
         paper_init: bool = True,
     ) -> None:
-        super().__init__()
-        self.num_classes = num_classes
-        self.in_chans = in_chans
+        super().__init__(num_classes, in_chans)
         self.features = nn.Sequential()
-        self.feature_info: list[dict[str, object]] = []
         chs, size, reduction = in_chans, image_size, 1
         for i, spec in enumerate(convs, start=1):
             conv = nn.Conv2d(
@@ -141,6 +138,7 @@ class AlexNet(nn.Module):
             if spec.lrn and not norm_before_pool:
                 self.features.add_module(f"lrn{i}", LRN(groups=lrn_groups))
         self.num_features = chs
+        self.pool: nn.Module = nn.Identity()
         if adaptive_pool is not None:
             self.pool = nn.AdaptiveAvgPool2d(adaptive_pool)
             size = adaptive_pool
@@ -156,7 +154,8 @@ class AlexNet(nn.Module):
             if not dropout_before_fc:
                 self.classifier.add_module(f"drop{n}", nn.Dropout(drop_rate))
         self.classifier.add_module(f"fc{last}", nn.Linear(fc_width, num_classes))
-        self._head = f"fc{last}"
+        self.head_path = f"classifier.fc{last}"
+
         if paper_init:
             self._paper_init(convs)
 
@@ -175,20 +174,8 @@ class AlexNet(nn.Module):
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         return self.features(x)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.forward_features(x)
-        if hasattr(self, "pool"):
-            x = self.pool(x)
-        return self.classifier(self.flatten(x))
-
-    def get_classifier(self) -> nn.Module:
-        return self.classifier.get_submodule(self._head)
-
-    def reset_classifier(self, num_classes: int) -> None:
-        self.num_classes = num_classes
-        old = self.get_classifier()
-        new = new_linear_head(old, num_classes)
-        setattr(self.classifier, self._head, new)
+    def forward_head(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.flatten(self.pool(x)))
 
 
 def _out_size(size: int, kernel: int, stride: int, padding: int, ceil: bool) -> int:
@@ -243,6 +230,16 @@ def alexnet_2tower(**kwargs) -> AlexNet:
     notes="torchvision's AlexNet (from 'One weird trick', Krizhevsky 2014): 64/192/384/256/256 "
     "maps, conv1 padding 2, no LRN, AdaptiveAvgPool2d(6) so any input >= 63x63 works, "
     "dropout before FC6/FC7, PyTorch default init. Parameter count equals torchvision's.",
+    figures=(
+        Reported(
+            "torchvision (IMAGENET1K_V1 weights)",
+            top1=56.522,
+            top5=79.066,
+            params=61_100_840,
+            macs=714_000_000,
+        ),
+    ),
+    torchvision="alexnet",
 )
 def alexnet_tv(**kwargs) -> AlexNet:
     kwargs.setdefault("image_size", 224)

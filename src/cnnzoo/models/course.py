@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from cnnzoo.layers import new_linear_head
+from cnnzoo.models._base import Classifier
 from cnnzoo.registry import Paper, register_model
 
 __all__ = ["FashionCNN"]
@@ -25,8 +25,10 @@ FASHION_MNIST = Paper(
 )
 
 
-class FashionCNN(nn.Module):
+class FashionCNN(Classifier):
     """The course's one-convolution baseline. The head's width depends on the input size."""
+
+    head_path = "classifier.fc2"
 
     def __init__(
         self,
@@ -37,9 +39,7 @@ class FashionCNN(nn.Module):
         hidden: int = 128,
         drop_rate: float = 0.2,
     ) -> None:
-        super().__init__()
-        self.num_classes = num_classes
-        self.in_chans = in_chans
+        super().__init__(num_classes, in_chans)
         self.features = nn.Sequential()
         self.features.add_module("conv1", nn.Conv2d(in_chans, width, 3))
         self.features.add_module("act1", nn.ReLU())
@@ -59,16 +59,8 @@ class FashionCNN(nn.Module):
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         return self.features(x)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.classifier(self.flatten(self.forward_features(x)))
-
-    def get_classifier(self) -> nn.Module:
-        return self.classifier.fc2
-
-    def reset_classifier(self, num_classes: int) -> None:
-        self.num_classes = num_classes
-        old = self.classifier.fc2
-        self.classifier.fc2 = new_linear_head(old, num_classes)
+    def forward_head(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.flatten(x))
 
 
 @register_model(

@@ -27,8 +27,8 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from cnnzoo.layers import new_linear_head
-from cnnzoo.registry import Paper, register_model
+from cnnzoo.models._base import Classifier
+from cnnzoo.registry import Paper, Reported, register_model
 
 __all__ = ["DenseBlock", "DenseLayer", "DenseNet", "Transition"]
 
@@ -112,7 +112,7 @@ class Transition(nn.Sequential):
         self.pool = nn.AvgPool2d(2, stride=2)
 
 
-class DenseNet(nn.Module):
+class DenseNet(Classifier):
     """DenseNet: ``stem``, ``block1``, ``transition1``, ..., ``blockN``, ``norm``, ``act``, global
     average pool, ``classifier`` (FC).
 
@@ -133,11 +133,9 @@ class DenseNet(nn.Module):
         num_classes: int = 1000,
         in_chans: int = 3,
     ) -> None:
-        super().__init__()
+        super().__init__(num_classes, in_chans)
         if not 0.0 < compression <= 1.0:
             raise ValueError(f"compression (theta) must be in (0, 1], got {compression}")
-        self.num_classes = num_classes
-        self.in_chans = in_chans
         self.growth_rate = growth_rate
         if stem_channels is None:
             stem_channels = 2 * growth_rate if bn_size else 16
@@ -194,16 +192,8 @@ class DenseNet(nn.Module):
                 x = getattr(self, f"transition{index}")(x)
         return self.act(self.norm(x))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.classifier(self.flatten(self.global_pool(self.forward_features(x))))
-
-    def get_classifier(self) -> nn.Module:
-        return self.classifier
-
-    def reset_classifier(self, num_classes: int) -> None:
-        self.num_classes = num_classes
-        old = self.classifier
-        self.classifier = new_linear_head(old, num_classes)
+    def forward_head(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.flatten(self.global_pool(x)))
 
 
 def cifar_densenet(
@@ -238,6 +228,16 @@ def cifar_densenet(
     "2.83 'GFLOPS' (multiply-adds), 74.434% top-1.",
     notes="k=32, blocks 6/12/24/16; torchvision's densenet121 layer for layer. top1 is the "
     "paper's.",
+    figures=(
+        Reported(
+            "torchvision (IMAGENET1K_V1 weights)",
+            top1=74.434,
+            top5=91.972,
+            params=7_978_856,
+            macs=2_834_000_000,
+        ),
+    ),
+    torchvision="densenet121",
 )
 def densenet121(**kwargs) -> DenseNet:
     return DenseNet(growth_rate=32, block_config=(6, 12, 24, 16), **kwargs)
@@ -252,6 +252,16 @@ def densenet121(**kwargs) -> DenseNet:
     reported="Paper Table 3: 23.80% top-1 error (single crop); torchvision: 14,149,480 params, "
     "3.36 'GFLOPS', 75.600% top-1.",
     notes="k=32, blocks 6/12/32/32; torchvision's densenet169. top1 is the paper's.",
+    figures=(
+        Reported(
+            "torchvision (IMAGENET1K_V1 weights)",
+            top1=75.6,
+            top5=92.806,
+            params=14_149_480,
+            macs=3_360_000_000,
+        ),
+    ),
+    torchvision="densenet169",
 )
 def densenet169(**kwargs) -> DenseNet:
     return DenseNet(growth_rate=32, block_config=(6, 12, 32, 32), **kwargs)
@@ -266,6 +276,16 @@ def densenet169(**kwargs) -> DenseNet:
     reported="Paper Table 3: 22.58% top-1 error (single crop); torchvision: 20,013,928 params, "
     "4.29 'GFLOPS', 76.896% top-1.",
     notes="k=32, blocks 6/12/48/32; torchvision's densenet201. top1 is the paper's.",
+    figures=(
+        Reported(
+            "torchvision (IMAGENET1K_V1 weights)",
+            top1=76.896,
+            top5=93.37,
+            params=20_013_928,
+            macs=4_291_000_000,
+        ),
+    ),
+    torchvision="densenet201",
 )
 def densenet201(**kwargs) -> DenseNet:
     return DenseNet(growth_rate=32, block_config=(6, 12, 48, 32), **kwargs)
@@ -281,6 +301,16 @@ def densenet201(**kwargs) -> DenseNet:
     "28,681,000 params, 7.73 'GFLOPS', 77.138% top-1.",
     notes="k=48, 96 stem channels, blocks 6/12/36/24; torchvision's densenet161. top1 is "
     "torchvision's.",
+    figures=(
+        Reported(
+            "torchvision (IMAGENET1K_V1 weights)",
+            top1=77.138,
+            top5=93.56,
+            params=28_681_000,
+            macs=7_728_000_000,
+        ),
+    ),
+    torchvision="densenet161",
 )
 def densenet161(**kwargs) -> DenseNet:
     return DenseNet(growth_rate=48, block_config=(6, 12, 36, 24), stem_channels=96, **kwargs)

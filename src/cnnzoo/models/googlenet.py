@@ -32,9 +32,10 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from cnnzoo.layers import ConvNormAct, new_linear_head
+from cnnzoo.layers import ConvNormAct
 from cnnzoo.models._aux import GoogLeNetOutputs, loss_with_aux
-from cnnzoo.registry import Paper, register_model
+from cnnzoo.models._base import PooledClassifier
+from cnnzoo.registry import Paper, Reported, register_model
 
 __all__ = [
     "GoogLeNet",
@@ -153,7 +154,7 @@ class InceptionAux(nn.Module):
         return self.fc2(self.dropout(self.act(self.fc1(x))))
 
 
-class GoogLeNet(nn.Module):
+class GoogLeNet(PooledClassifier):
     """GoogLeNet with module names after the paper (``inception4d.branch3.conv``, ``aux1``).
 
     ``forward`` returns logits in eval mode and :class:`GoogLeNetOutputs` ``(logits, aux1,
@@ -173,7 +174,7 @@ class GoogLeNet(nn.Module):
         aux_drop_rate: float = 0.7,
         aux_adaptive_pool: bool = False,
     ) -> None:
-        super().__init__()
+        super().__init__(num_classes, in_chans)
         if inception_block not in ("reduced", "naive"):
             raise ValueError(
                 f"inception_block must be 'reduced' (Figure 2b) or 'naive' (Figure 2a), "
@@ -181,8 +182,6 @@ class GoogLeNet(nn.Module):
             )
         if norm not in ("lrn", "bn"):
             raise ValueError(f"norm must be 'lrn' (paper) or 'bn' (torchvision), got {norm!r}")
-        self.num_classes = num_classes
-        self.in_chans = in_chans
         self.aux_logits = aux_logits
         use_bn = norm == "bn"
 
@@ -231,11 +230,9 @@ class GoogLeNet(nn.Module):
             self.aux2 = InceptionAux(
                 modules["4d"].out_channels, num_classes, aux_drop_rate, use_bn, aux_adaptive_pool
             )
-        self.global_pool = nn.AdaptiveAvgPool2d(1)
-        self.flatten = nn.Flatten(1)
-        self.dropout = nn.Dropout(drop_rate)
-        self.num_features = channels
-        self.classifier = nn.Linear(channels, num_classes)
+            self.aux_head_paths = ("aux1.fc2", "aux2.fc2")
+
+        self.init_head(channels, num_classes, drop_rate)
         self.feature_info = [
             {"module": "stem.conv1", "num_chs": 64, "reduction": 2},
             {"module": "stem.conv3", "num_chs": 192, "reduction": 4},
@@ -262,28 +259,12 @@ class GoogLeNet(nn.Module):
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         return self._features(x)[0]
 
-    def forward_head(self, x: torch.Tensor) -> torch.Tensor:
-        return self.classifier(self.dropout(self.flatten(self.global_pool(x))))
-
     def forward(self, x: torch.Tensor) -> torch.Tensor | GoogLeNetOutputs:
         features, aux = self._features(x)
         logits = self.forward_head(features)
         if aux:
             return GoogLeNetOutputs(logits, aux[0], aux[1])
         return logits
-
-    def get_classifier(self) -> nn.Module:
-        return self.classifier
-
-    def reset_classifier(self, num_classes: int) -> None:
-        """New main head; the auxiliary heads' last layers are replaced too (fresh weights)."""
-        self.num_classes = num_classes
-        old = self.classifier
-        self.classifier = new_linear_head(old, num_classes)
-        if self.aux_logits:
-            for head in (self.aux1, self.aux2):
-                fc = head.fc2
-                head.fc2 = new_linear_head(fc, num_classes)
 
 
 _GOOGLENET_REPORTED = (
@@ -325,6 +306,16 @@ def googlenet(**kwargs) -> GoogLeNet:
     "convolution, no LRN, a 3x3 where the paper has a 5x5, last max pool 2x2, dropout 0.2, "
     "adaptive 4x4 pool in the auxiliary heads. Pass aux_logits=False for the 6,624,904-parameter "
     "inference model.",
+    figures=(
+        Reported(
+            "torchvision (IMAGENET1K_V1 weights)",
+            top1=69.778,
+            top5=89.53,
+            params=6_624_904,
+            macs=1_498_000_000,
+        ),
+    ),
+    torchvision="googlenet",
 )
 def googlenet_tv(**kwargs) -> GoogLeNet:
     kwargs = {

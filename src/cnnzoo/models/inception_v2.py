@@ -30,7 +30,8 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from cnnzoo.layers import ConvNormAct, new_linear_head
+from cnnzoo.layers import ConvNormAct
+from cnnzoo.models._base import PooledClassifier
 from cnnzoo.registry import Paper, register_model
 
 __all__ = ["BNInception", "BNInceptionModule"]
@@ -108,13 +109,11 @@ class BNInceptionModule(nn.Module):
         return torch.cat(branches, 1)
 
 
-class BNInception(nn.Module):
+class BNInception(PooledClassifier):
     """BN-Inception with the paper's module names (``inception4c.branch3x3dbl.conv2``)."""
 
     def __init__(self, num_classes: int = 1000, in_chans: int = 3, drop_rate: float = 0.0) -> None:
-        super().__init__()
-        self.num_classes = num_classes
-        self.in_chans = in_chans
+        super().__init__(num_classes, in_chans)
         self.stem = nn.Sequential()
         self.stem.add_module("conv1", ConvNormAct(in_chans, 64, 7, stride=2))
         self.stem.add_module("pool1", nn.MaxPool2d(3, stride=2, ceil_mode=True))
@@ -127,11 +126,7 @@ class BNInception(nn.Module):
             module = BNInceptionModule(channels, *widths)
             self.add_module(f"inception{key}", module)
             channels = out_channels[key] = module.out_channels
-        self.global_pool = nn.AdaptiveAvgPool2d(1)
-        self.flatten = nn.Flatten(1)
-        self.dropout = nn.Dropout(drop_rate)
-        self.num_features = channels
-        self.classifier = nn.Linear(channels, num_classes)
+        self.init_head(channels, num_classes, drop_rate)
         self.feature_info = [
             {"module": "stem.conv1", "num_chs": 64, "reduction": 2},
             {"module": "stem.conv3", "num_chs": 192, "reduction": 4},
@@ -145,20 +140,6 @@ class BNInception(nn.Module):
         for key in BN_INCEPTION_WIDTHS:
             x = getattr(self, f"inception{key}")(x)
         return x
-
-    def forward_head(self, x: torch.Tensor) -> torch.Tensor:
-        return self.classifier(self.dropout(self.flatten(self.global_pool(x))))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.forward_head(self.forward_features(x))
-
-    def get_classifier(self) -> nn.Module:
-        return self.classifier
-
-    def reset_classifier(self, num_classes: int) -> None:
-        self.num_classes = num_classes
-        old = self.classifier
-        self.classifier = new_linear_head(old, num_classes)
 
 
 @register_model(

@@ -33,9 +33,10 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from cnnzoo.layers import ConvNormAct, new_linear_head
+from cnnzoo.layers import ConvNormAct
 from cnnzoo.models._aux import InceptionOutputs, loss_with_aux
-from cnnzoo.registry import Paper, register_model
+from cnnzoo.models._base import PooledClassifier
+from cnnzoo.registry import Paper, Reported, register_model
 
 __all__ = ["InceptionOutputs", "InceptionV3", "loss_with_aux"]
 
@@ -208,7 +209,7 @@ class InceptionV3Aux(nn.Module):
         return self.fc(self.flatten(self.global_pool(x)))
 
 
-class InceptionV3(nn.Module):
+class InceptionV3(PooledClassifier):
     """Inception v3 with TensorFlow's block names in snake case (``mixed6e``, ``stem.conv4a``)."""
 
     def __init__(
@@ -218,9 +219,7 @@ class InceptionV3(nn.Module):
         aux_logits: bool = True,
         drop_rate: float = 0.5,
     ) -> None:
-        super().__init__()
-        self.num_classes = num_classes
-        self.in_chans = in_chans
+        super().__init__(num_classes, in_chans)
         self.aux_logits = aux_logits
         self.stem = nn.Sequential()
         self.stem.add_module("conv1a", conv_bn(in_chans, 32, 3, stride=2, padding=0))
@@ -240,14 +239,12 @@ class InceptionV3(nn.Module):
         self.mixed6e = InceptionC(768, channels_7x7=192)
         if aux_logits:
             self.aux = InceptionV3Aux(768, num_classes)
+            self.aux_head_paths = ("aux.fc",)
+
         self.mixed7a = InceptionD(768)
         self.mixed7b = InceptionE(1280)
         self.mixed7c = InceptionE(2048)
-        self.global_pool = nn.AdaptiveAvgPool2d(1)
-        self.flatten = nn.Flatten(1)
-        self.dropout = nn.Dropout(drop_rate)
-        self.num_features = 2048
-        self.classifier = nn.Linear(2048, num_classes)
+        self.init_head(2048, num_classes, drop_rate)
         self.feature_info = [
             {"module": "stem.conv2b", "num_chs": 64, "reduction": 2},
             {"module": "stem.conv4a", "num_chs": 192, "reduction": 4},
@@ -268,25 +265,10 @@ class InceptionV3(nn.Module):
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         return self._features(x)[0]
 
-    def forward_head(self, x: torch.Tensor) -> torch.Tensor:
-        return self.classifier(self.dropout(self.flatten(self.global_pool(x))))
-
     def forward(self, x: torch.Tensor) -> torch.Tensor | InceptionOutputs:
         features, aux = self._features(x)
         logits = self.forward_head(features)
         return InceptionOutputs(logits, aux) if aux is not None else logits
-
-    def get_classifier(self) -> nn.Module:
-        return self.classifier
-
-    def reset_classifier(self, num_classes: int) -> None:
-        """New main head; the auxiliary head's FC is replaced too (fresh weights)."""
-        self.num_classes = num_classes
-        old = self.classifier
-        self.classifier = new_linear_head(old, num_classes)
-        if self.aux_logits:
-            fc = self.aux.fc
-            self.aux.fc = new_linear_head(fc, num_classes)
 
 
 @register_model(
@@ -302,6 +284,16 @@ class InceptionV3(nn.Module):
     notes="Counts include the auxiliary head (aux_logits=True); without it 23,834,568 params, "
     "the 'less than 25 million' of the paper. MACs are for inference (eval mode). The 35x35 "
     "modules keep a 5x5 branch as in the released TensorFlow model and torchvision.",
+    figures=(
+        Reported(
+            "torchvision (IMAGENET1K_V1 weights)",
+            top1=77.294,
+            top5=93.45,
+            params=27_161_264,
+            macs=5_713_000_000,
+        ),
+    ),
+    torchvision="inception_v3",
 )
 def inception_v3(**kwargs) -> InceptionV3:
     return InceptionV3(**kwargs)

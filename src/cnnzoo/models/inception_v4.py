@@ -33,7 +33,10 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from cnnzoo.layers import ConvNormAct, new_linear_head
+from cnnzoo.models._base import PooledClassifier
+
+# TF-slim's convolution unit, as in Inception v3 (same eps, 'same' padding unless given).
+from cnnzoo.models.inception_v3 import conv_bn
 from cnnzoo.registry import Paper, register_model
 
 __all__ = ["InceptionResNetV2", "InceptionV4"]
@@ -45,17 +48,6 @@ SZEGEDY_2017 = Paper(
     venue="AAAI",
     url="https://arxiv.org/abs/1602.07261",
 )
-
-
-def conv_bn(
-    in_channels: int,
-    out_channels: int,
-    kernel_size: int | tuple[int, int],
-    stride: int = 1,
-    padding: int | tuple[int, int] | None = None,
-) -> ConvNormAct:
-    """Bias-free convolution -> BN (eps 1e-3) -> ReLU; 'same' padding unless given (0 = 'valid')."""
-    return ConvNormAct(in_channels, out_channels, kernel_size, stride, padding, bn_eps=1e-3)
 
 
 def tower(*convs: nn.Module) -> nn.Sequential:
@@ -197,47 +189,18 @@ def _repeat(make: type[nn.Module] | object, count: int) -> nn.Sequential:
     return stage
 
 
-class _InceptionNet(nn.Module):
-    """Shared head and contract methods: global pool -> dropout -> linear."""
-
-    num_features: int
-
-    def _init_head(self, num_features: int, num_classes: int, drop_rate: float) -> None:
-        self.global_pool = nn.AdaptiveAvgPool2d(1)
-        self.flatten = nn.Flatten(1)
-        self.dropout = nn.Dropout(drop_rate)
-        self.num_features = num_features
-        self.classifier = nn.Linear(num_features, num_classes)
-
-    def forward_head(self, x: torch.Tensor) -> torch.Tensor:
-        return self.classifier(self.dropout(self.flatten(self.global_pool(x))))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.forward_head(self.forward_features(x))  # type: ignore[attr-defined]
-
-    def get_classifier(self) -> nn.Module:
-        return self.classifier
-
-    def reset_classifier(self, num_classes: int) -> None:
-        self.num_classes = num_classes
-        old = self.classifier
-        self.classifier = new_linear_head(old, num_classes)
-
-
-class InceptionV4(_InceptionNet):
+class InceptionV4(PooledClassifier):
     """Inception-v4 (Figure 9): stem, 4 x A, Reduction-A, 7 x B, Reduction-B, 3 x C."""
 
     def __init__(self, num_classes: int = 1000, in_chans: int = 3, drop_rate: float = 0.2) -> None:
-        super().__init__()
-        self.num_classes = num_classes
-        self.in_chans = in_chans
+        super().__init__(num_classes, in_chans)
         self.stem = inception_v4_stem(in_chans)
         self.inception_a = _repeat(inception_a, 4)
         self.reduction_a = reduction_a(384, k=192, l=224, m=256, n=384)
         self.inception_b = _repeat(inception_b, 7)
         self.reduction_b = reduction_b(1024)
         self.inception_c = _repeat(inception_c, 3)
-        self._init_head(1536, num_classes, drop_rate)
+        self.init_head(1536, num_classes, drop_rate)
         self.feature_info = [
             {"module": "stem.conv3", "num_chs": 64, "reduction": 2},
             {"module": "stem.mixed4a", "num_chs": 192, "reduction": 4},
@@ -308,14 +271,12 @@ def block8(
     return InceptionResNetBlock(branches, 448, channels, scale, activate=activate)
 
 
-class InceptionResNetV2(_InceptionNet):
+class InceptionResNetV2(PooledClassifier):
     """Inception-ResNet-v2 as released: stem -> mixed5b -> 10 x A -> Reduction-A -> 20 x B ->
     Reduction-B -> 10 x C -> 1x1 conv 1536."""
 
     def __init__(self, num_classes: int = 1000, in_chans: int = 3, drop_rate: float = 0.2) -> None:
-        super().__init__()
-        self.num_classes = num_classes
-        self.in_chans = in_chans
+        super().__init__(num_classes, in_chans)
         self.stem = nn.Sequential()
         self.stem.add_module("conv1a", conv_bn(in_chans, 32, 3, stride=2, padding=0))
         self.stem.add_module("conv2a", conv_bn(32, 32, 3, padding=0))
@@ -346,7 +307,7 @@ class InceptionResNetV2(_InceptionNet):
         self.inception_resnet_c = _repeat(block8, 9)
         self.inception_resnet_c.add_module("block10", block8(scale=1.0, activate=False))
         self.conv7b = conv_bn(2080, 1536, 1)
-        self._init_head(1536, num_classes, drop_rate)
+        self.init_head(1536, num_classes, drop_rate)
         self.feature_info = [
             {"module": "stem.conv2b", "num_chs": 64, "reduction": 2},
             {"module": "stem.conv4a", "num_chs": 192, "reduction": 4},

@@ -33,7 +33,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from cnnzoo.layers import new_linear_head
+from cnnzoo.models._base import Classifier
 from cnnzoo.registry import Paper, register_model
 
 __all__ = ["C3_TABLE", "LeNet5", "ScaledTanh", "SparseConv2d", "Subsampling"]
@@ -177,8 +177,10 @@ class ScaledTanh(nn.Module):
 _ACTIVATIONS = {"tanh": nn.Tanh, "scaled_tanh": ScaledTanh, "relu": nn.ReLU}
 
 
-class LeNet5(nn.Module):
+class LeNet5(Classifier):
     """LeNet-5 with the paper's layer names (``features.c1`` ... ``classifier.output``)."""
+
+    head_path = "classifier.output"
 
     def __init__(
         self,
@@ -191,13 +193,11 @@ class LeNet5(nn.Module):
         """``sparse_c3`` uses the paper's C3 table; ``act`` is ``tanh``, ``scaled_tanh`` or
         ``relu``; ``pool`` is ``avg``, ``max`` or ``trainable`` (the paper's subsampling, each
         followed by its own activation ``act2`` / ``act4``)."""
-        super().__init__()
+        super().__init__(num_classes, in_chans)
         if act not in _ACTIVATIONS:
             raise ValueError(f"act must be one of {', '.join(_ACTIVATIONS)}, got {act!r}")
         if pool not in ("avg", "max", "trainable"):
             raise ValueError(f"pool must be 'avg', 'max' or 'trainable', got {pool!r}")
-        self.num_classes = num_classes
-        self.in_chans = in_chans
         act_layer = _ACTIVATIONS[act]
 
         def subsample(channels: int) -> nn.Module:
@@ -228,22 +228,14 @@ class LeNet5(nn.Module):
             {"module": "features.act1", "num_chs": 6, "reduction": 1},
             {"module": "features.s2", "num_chs": 6, "reduction": 2},
             {"module": "features.s4", "num_chs": 16, "reduction": 4},
-            {"module": "features.act5", "num_chs": 120, "reduction": 32},
+            {"module": "features.act5", "num_chs": 120, "reduction": 4},
         ]
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         return self.features(x)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.classifier(self.flatten(self.forward_features(x)))
-
-    def get_classifier(self) -> nn.Module:
-        return self.classifier.output
-
-    def reset_classifier(self, num_classes: int) -> None:
-        self.num_classes = num_classes
-        old = self.classifier.output
-        self.classifier.output = new_linear_head(old, num_classes)
+    def forward_head(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.flatten(x))
 
 
 @register_model(

@@ -29,11 +29,14 @@ stride 1, as we do. v1 has no dropout (the paper mentions none).
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn as nn
 
-from cnnzoo.layers import ConvNormAct, DepthwiseSeparableConv, make_divisible, new_linear_head
-from cnnzoo.registry import Paper, register_model
+from cnnzoo.layers import ConvNormAct, DepthwiseSeparableConv, make_divisible
+from cnnzoo.models._base import Classifier
+from cnnzoo.registry import Paper, Reported, register_model
 
 __all__ = ["InvertedResidual", "MobileNetV1", "MobileNetV2"]
 
@@ -73,16 +76,14 @@ V1_LAYERS = [
 V1_STEM = 32
 
 
-class MobileNetV1(nn.Module):
+class MobileNetV1(Classifier):
     """MobileNet v1: ``stem``, ``blocks.block1`` ... ``blocks.block13`` (each ``depthwise`` +
     ``pointwise``), global average pool, ``classifier`` (FC)."""
 
     def __init__(self, width_mult: float = 1.0, num_classes: int = 1000, in_chans: int = 3) -> None:
-        super().__init__()
+        super().__init__(num_classes, in_chans)
         if width_mult <= 0:
             raise ValueError(f"width_mult must be positive, got {width_mult}")
-        self.num_classes = num_classes
-        self.in_chans = in_chans
         self.width_mult = width_mult
 
         def width(channels: int) -> int:
@@ -114,16 +115,8 @@ class MobileNetV1(nn.Module):
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         return self.blocks(self.stem(x))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.classifier(self.flatten(self.global_pool(self.forward_features(x))))
-
-    def get_classifier(self) -> nn.Module:
-        return self.classifier
-
-    def reset_classifier(self, num_classes: int) -> None:
-        self.num_classes = num_classes
-        old = self.classifier
-        self.classifier = new_linear_head(old, num_classes)
+    def forward_head(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.flatten(self.global_pool(x)))
 
 
 class InvertedResidual(nn.Module):
@@ -136,7 +129,10 @@ class InvertedResidual(nn.Module):
             raise ValueError(f"stride must be 1 or 2, got {stride}")
         hidden = round(in_channels * expand_ratio)
         self.use_residual = stride == 1 and in_channels == out_channels
-        if expand_ratio != 1:
+        # No module at all when t = 1 (not an Identity): the paper's first row has no expansion
+        # layer, and the summary lists no empty row for it.
+        self.use_expand = expand_ratio != 1
+        if self.use_expand:
             self.expand = ConvNormAct(in_channels, hidden, 1, act_layer=nn.ReLU6)
         self.depthwise = ConvNormAct(
             hidden, hidden, 3, stride=stride, groups=hidden, act_layer=nn.ReLU6
@@ -147,7 +143,8 @@ class InvertedResidual(nn.Module):
         self.out_channels = out_channels
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.expand(x) if hasattr(self, "expand") else x
+        out = self.expand(x) if self.use_expand else x
+
         out = self.project(self.depthwise(out))
         return x + out if self.use_residual else out
 
@@ -164,7 +161,7 @@ V2_SETTINGS = [
 ]
 
 
-class MobileNetV2(nn.Module):
+class MobileNetV2(Classifier):
     """MobileNet v2: ``stem``, ``stage1`` ... ``stage7`` (one per row of Table 2, blocks
     ``block1``...), ``head`` (1x1 to 1280), global average pool, ``drop``, ``classifier``."""
 
@@ -176,9 +173,7 @@ class MobileNetV2(nn.Module):
         drop_rate: float = 0.2,
         last_channels: int = 1280,
     ) -> None:
-        super().__init__()
-        self.num_classes = num_classes
-        self.in_chans = in_chans
+        super().__init__(num_classes, in_chans)
         self.width_mult = width_mult
         channels = make_divisible(32 * width_mult, 8)
         self.stem = ConvNormAct(in_chans, channels, 3, stride=2, act_layer=nn.ReLU6)
@@ -223,17 +218,8 @@ class MobileNetV2(nn.Module):
             x = getattr(self, f"stage{index}")(x)
         return self.head(x)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.flatten(self.global_pool(self.forward_features(x)))
-        return self.classifier(self.drop(x))
-
-    def get_classifier(self) -> nn.Module:
-        return self.classifier
-
-    def reset_classifier(self, num_classes: int) -> None:
-        self.num_classes = num_classes
-        old = self.classifier
-        self.classifier = new_linear_head(old, num_classes)
+    def forward_head(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.drop(self.flatten(self.global_pool(x))))
 
 
 # -- MobileNet v1: 4 widths x 4 resolutions ----------------------------------------------------
@@ -302,37 +288,106 @@ _V1_MEASURED: dict[tuple[str, int], tuple[int, int]] = {
 _ALPHAS = {"1_0": 1.0, "0_75": 0.75, "0_5": 0.5, "0_25": 0.25}
 
 
-def _register_v1(alpha_name: str, resolution: int) -> None:
+def _v1_card(alpha_name: str, resolution: int) -> dict[str, Any]:
+    """The card of MobileNet v1 at width ``alpha_name`` and ``resolution`` (the tables above)."""
     key = (alpha_name, resolution)
     alpha = _ALPHAS[alpha_name]
     paper = _V1_PAPER.get(key, "Paper: shown only in Figures 4-5, no figures in the text")
     tf_macs, tf_params, tf_top1 = _V1_TFSLIM[key]
     params, macs = _V1_MEASURED[key]
-
-    def builder(**kwargs) -> MobileNetV1:
-        return MobileNetV1(width_mult=alpha, **kwargs)
-
-    builder.__name__ = builder.__qualname__ = f"mobilenet_v1_{alpha_name}_{resolution}"
-    builder.__doc__ = f"MobileNet v1, width multiplier {alpha}, {resolution}x{resolution} input."
-    register_model(
-        paper=HOWARD_2017,
-        input_size=(3, resolution, resolution),
-        params=params,
-        macs=macs,
+    return {
+        "paper": HOWARD_2017,
+        "input_size": (3, resolution, resolution),
+        "params": params,
+        "macs": macs,
         # The paper's top-1 where it states one, else the authors' released TF-slim checkpoint.
-        top1=_V1_PAPER_TOP1.get(key, tf_top1),
-        reported=f"{paper}; TF-slim checkpoint: {tf_macs}M MACs, {tf_params}M params, "
+        "top1": _V1_PAPER_TOP1.get(key, tf_top1),
+        "reported": f"{paper}; TF-slim checkpoint: {tf_macs}M MACs, {tf_params}M params, "
         f"{tf_top1}% top-1. Both count the FC layer (1.02M parameters and 1M MACs at alpha 1).",
-        notes=f"Width multiplier alpha = {alpha}, resolution multiplier rho = {resolution}/224. "
+        "notes": f"Width multiplier alpha = {alpha}, resolution multiplier rho = {resolution}/224. "
         "The 13th depthwise layer has stride 1 (Table 1 misprints s2). top1 is the paper's "
         "where stated, else TF-slim's.",
-    )(builder)
-    globals()[builder.__name__] = builder
+    }
 
 
-for _alpha_name in _ALPHAS:
-    for _resolution in (224, 192, 160, 128):
-        _register_v1(_alpha_name, _resolution)
+@register_model(**_v1_card("1_0", 224))
+def mobilenet_v1_1_0_224(**kwargs) -> MobileNetV1:
+    return MobileNetV1(width_mult=1.0, **kwargs)
+
+
+@register_model(**_v1_card("1_0", 192))
+def mobilenet_v1_1_0_192(**kwargs) -> MobileNetV1:
+    return MobileNetV1(width_mult=1.0, **kwargs)
+
+
+@register_model(**_v1_card("1_0", 160))
+def mobilenet_v1_1_0_160(**kwargs) -> MobileNetV1:
+    return MobileNetV1(width_mult=1.0, **kwargs)
+
+
+@register_model(**_v1_card("1_0", 128))
+def mobilenet_v1_1_0_128(**kwargs) -> MobileNetV1:
+    return MobileNetV1(width_mult=1.0, **kwargs)
+
+
+@register_model(**_v1_card("0_75", 224))
+def mobilenet_v1_0_75_224(**kwargs) -> MobileNetV1:
+    return MobileNetV1(width_mult=0.75, **kwargs)
+
+
+@register_model(**_v1_card("0_75", 192))
+def mobilenet_v1_0_75_192(**kwargs) -> MobileNetV1:
+    return MobileNetV1(width_mult=0.75, **kwargs)
+
+
+@register_model(**_v1_card("0_75", 160))
+def mobilenet_v1_0_75_160(**kwargs) -> MobileNetV1:
+    return MobileNetV1(width_mult=0.75, **kwargs)
+
+
+@register_model(**_v1_card("0_75", 128))
+def mobilenet_v1_0_75_128(**kwargs) -> MobileNetV1:
+    return MobileNetV1(width_mult=0.75, **kwargs)
+
+
+@register_model(**_v1_card("0_5", 224))
+def mobilenet_v1_0_5_224(**kwargs) -> MobileNetV1:
+    return MobileNetV1(width_mult=0.5, **kwargs)
+
+
+@register_model(**_v1_card("0_5", 192))
+def mobilenet_v1_0_5_192(**kwargs) -> MobileNetV1:
+    return MobileNetV1(width_mult=0.5, **kwargs)
+
+
+@register_model(**_v1_card("0_5", 160))
+def mobilenet_v1_0_5_160(**kwargs) -> MobileNetV1:
+    return MobileNetV1(width_mult=0.5, **kwargs)
+
+
+@register_model(**_v1_card("0_5", 128))
+def mobilenet_v1_0_5_128(**kwargs) -> MobileNetV1:
+    return MobileNetV1(width_mult=0.5, **kwargs)
+
+
+@register_model(**_v1_card("0_25", 224))
+def mobilenet_v1_0_25_224(**kwargs) -> MobileNetV1:
+    return MobileNetV1(width_mult=0.25, **kwargs)
+
+
+@register_model(**_v1_card("0_25", 192))
+def mobilenet_v1_0_25_192(**kwargs) -> MobileNetV1:
+    return MobileNetV1(width_mult=0.25, **kwargs)
+
+
+@register_model(**_v1_card("0_25", 160))
+def mobilenet_v1_0_25_160(**kwargs) -> MobileNetV1:
+    return MobileNetV1(width_mult=0.25, **kwargs)
+
+
+@register_model(**_v1_card("0_25", 128))
+def mobilenet_v1_0_25_128(**kwargs) -> MobileNetV1:
+    return MobileNetV1(width_mult=0.25, **kwargs)
 
 
 # -- MobileNet v2 ------------------------------------------------------------------------------
@@ -348,6 +403,16 @@ for _alpha_name in _ALPHAS:
     "params, 0.30 'GFLOPS' (multiply-adds), 71.878% top-1.",
     notes="Width 1.0; torchvision's mobilenet_v2 layer for layer (dropout 0.2 before the FC). "
     "top1 is the paper's.",
+    figures=(
+        Reported(
+            "torchvision (IMAGENET1K_V1 weights)",
+            top1=71.878,
+            top5=90.286,
+            params=3_504_872,
+            macs=301_000_000,
+        ),
+    ),
+    torchvision="mobilenet_v2",
 )
 def mobilenet_v2(**kwargs) -> MobileNetV2:
     return MobileNetV2(width_mult=1.0, **kwargs)

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn as nn
 
+from cnnzoo.models._base import Classifier
 from cnnzoo.registry import Paper, register_model
 
 __all__ = ["MlpConv", "NiN"]
@@ -72,12 +73,14 @@ NIN_IMAGENET = (
 )
 
 
-class NiN(nn.Module):
+class NiN(Classifier):
     """``features.mlpconv{i}`` (``conv``, ``act``, ``cccp1``, ``act1``, ``cccp2``, ``act2``),
     ``features.pool{i}``, ``features.drop{i}``; the last block's class layer is
     ``classifier.conv`` (1x1 to ``num_classes``) -> ``classifier.act`` -> global average pool.
     ``cccp`` ("cascaded cross channel parametric pooling") is the paper's name for the 1x1 layers.
     """
+
+    head_path = "classifier.conv"
 
     def __init__(
         self,
@@ -86,11 +89,8 @@ class NiN(nn.Module):
         in_chans: int = 3,
         drop_rate: float = 0.5,
     ) -> None:
-        super().__init__()
-        self.num_classes = num_classes
-        self.in_chans = in_chans
+        super().__init__(num_classes, in_chans)
         self.features = nn.Sequential()
-        self.feature_info: list[dict[str, object]] = []
         chs, reduction = in_chans, 1
         for i, spec in enumerate(blocks, start=1):
             last = i == len(blocks)
@@ -129,18 +129,8 @@ class NiN(nn.Module):
         """The per-class confidence maps (N, classes, H, W) that global pooling averages."""
         return self.classifier.act(self.classifier.conv(self.forward_features(x)))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.classifier(self.forward_features(x))
-
-    def get_classifier(self) -> nn.Module:
-        return self.classifier.conv
-
-    def reset_classifier(self, num_classes: int) -> None:
-        self.num_classes = num_classes
-        old = self.classifier.conv
-        self.classifier.conv = nn.Conv2d(
-            old.in_channels, num_classes, 1, device=old.weight.device, dtype=old.weight.dtype
-        )
+    def forward_head(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(x)
 
 
 @register_model(

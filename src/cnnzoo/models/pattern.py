@@ -41,8 +41,8 @@ from dataclasses import dataclass, replace
 import torch
 import torch.nn as nn
 
-from cnnzoo.analysis.formulas import conv_output_size
-from cnnzoo.layers import new_linear_head
+from cnnzoo.layers import conv_output_size
+from cnnzoo.models._base import Classifier
 from cnnzoo.registry import Paper, register_model
 
 __all__ = [
@@ -251,7 +251,7 @@ def pattern_spec(
     return f"{size}: " + ", ".join(item for item in items if item)
 
 
-class PatternNet(nn.Module):
+class PatternNet(Classifier):
     """A plain stack built from parsed layers (see the module docstring for names)."""
 
     def __init__(
@@ -262,7 +262,6 @@ class PatternNet(nn.Module):
         in_chans: int | None = None,
         spec: str = "",
     ) -> None:
-        super().__init__()
         layers = list(layers)
         label = spec or " ".join(map(str, layers))
         first_fc = next((i for i, layer in enumerate(layers) if layer.kind == "fc"), len(layers))
@@ -280,13 +279,11 @@ class PatternNet(nn.Module):
             layers[-1] = replace(layers[-1], width=num_classes)
         c, h, w = (int(d) for d in input_size)
         c = in_chans or c
-        self.in_chans = c
-        self.num_classes = layers[-1].width
+        super().__init__(layers[-1].width, c)
         self.input_size = (c, h, w)
         self.layers = tuple(layers)
         self.spec = f"{c}x{h}x{w}: " + "-".join(map(str, layers))
         self.features = nn.Sequential()
-        self.feature_info: list[dict[str, object]] = []
 
         stage: nn.Sequential | None = None
         counts: dict[str, int] = {}
@@ -328,7 +325,7 @@ class PatternNet(nn.Module):
                 features = layer.width
             else:
                 self.classifier.add_module(*_plain_layer(layer, counts, features, two_d=False))
-        self._head = f"fc{counts['fc']}"
+        self.head_path = f"classifier.fc{counts['fc']}"
 
     def _record_stage(self, chs: int, reduction: int) -> None:
         info = {
@@ -344,17 +341,8 @@ class PatternNet(nn.Module):
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         return self.features(x)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.classifier(self.flatten(self.forward_features(x)))
-
-    def get_classifier(self) -> nn.Module:
-        return self.classifier.get_submodule(self._head)
-
-    def reset_classifier(self, num_classes: int) -> None:
-        self.num_classes = num_classes
-        old = self.get_classifier()
-        new = new_linear_head(old, num_classes)
-        setattr(self.classifier, self._head, new)
+    def forward_head(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.flatten(x))
 
     def extra_repr(self) -> str:
         return f"spec={self.spec!r}"

@@ -27,14 +27,15 @@ from typing import Literal
 import torch
 import torch.nn as nn
 
-from cnnzoo.layers import new_linear_head
-from cnnzoo.models.resnet import (
+from cnnzoo.models._base import Classifier
+from cnnzoo.models._residual import (
     SDMode,
     ZeroPadShortcut,
-    _init_weights,
-    _skips,
-    _stochastic_depth,
-    drop_probs,
+    add_preact_head,
+    add_stages,
+    branch_skipped,
+    init_weights,
+    stochastic_depth,
 )
 from cnnzoo.registry import Paper, register_model
 
@@ -82,12 +83,12 @@ class PyramidBasicBlock(nn.Module):
         self.conv2 = nn.Conv2d(planes, out_channels, 3, padding=1, bias=False)
         self.bn3 = nn.BatchNorm2d(out_channels)
         self.shortcut = ZeroPadShortcut(in_channels, out_channels, stride, pool="avg")
-        self.drop_path = _stochastic_depth(drop_prob, sd_mode)
+        self.drop_path = stochastic_depth(drop_prob, sd_mode)
         self.out_channels = out_channels
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         identity = self.shortcut(x)
-        if _skips(self.drop_path):
+        if branch_skipped(self.drop_path):
             return identity
         out = self.conv1(self.bn1(x))
         out = self.bn3(self.conv2(self.act(self.bn2(out))))
@@ -119,12 +120,12 @@ class PyramidBottleneck(nn.Module):
         self.conv3 = nn.Conv2d(planes, out_channels, 1, bias=False)
         self.bn4 = nn.BatchNorm2d(out_channels)
         self.shortcut = ZeroPadShortcut(in_channels, out_channels, stride, pool="avg")
-        self.drop_path = _stochastic_depth(drop_prob, sd_mode)
+        self.drop_path = stochastic_depth(drop_prob, sd_mode)
         self.out_channels = out_channels
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         identity = self.shortcut(x)
-        if _skips(self.drop_path):
+        if branch_skipped(self.drop_path):
             return identity
         out = self.conv1(self.bn1(x))
         out = self.conv2(self.act2(self.bn2(out)))
@@ -132,7 +133,7 @@ class PyramidBottleneck(nn.Module):
         return self.drop_path(out) + identity
 
 
-class PyramidNet(nn.Module):
+class PyramidNet(Classifier):
     """Additive PyramidNet for 32x32 inputs: ``depth`` and widening factor ``alpha``."""
 
     def __init__(
@@ -145,7 +146,7 @@ class PyramidNet(nn.Module):
         num_classes: int = 10,
         in_chans: int = 3,
     ) -> None:
-        super().__init__()
+        super().__init__(num_classes, in_chans)
         block_cls = {"basic": PyramidBasicBlock, "bottleneck": PyramidBottleneck}.get(block)
         if block_cls is None:
             raise ValueError(f"block must be 'basic' or 'bottleneck', got {block!r}")
@@ -156,8 +157,6 @@ class PyramidNet(nn.Module):
                 f"(e.g. {'110' if block == 'basic' else '164, 272'}), got {depth}"
             )
         n = (depth - 2) // (3 * layers_per_block)
-        self.num_classes = num_classes
-        self.in_chans = in_chans
         self.depth = depth
         self.alpha = alpha
 
@@ -167,55 +166,24 @@ class PyramidNet(nn.Module):
         self.stem.add_module("bn", nn.BatchNorm2d(stem_width))
         self.feature_info = [{"module": "stem", "num_chs": stem_width, "reduction": 1}]
 
+        def make_block(cin: int, planes: int, stride: int, drop_prob: float) -> nn.Module:
+            return block_cls(cin, planes, stride, drop_prob, stochastic_depth_mode)
+
         widths = pyramid_widths(alpha, n, stem_width)
-        probs = drop_probs(drop_path_rate, 3 * n)
-        channels = stem_width
-        reduction = 1
-        for stage in range(1, 4):
-            blocks = nn.Sequential()
-            for i in range(n):
-                index = (stage - 1) * n + i
-                unit = block_cls(
-                    channels,
-                    widths[index],
-                    stride=2 if stage > 1 and i == 0 else 1,
-                    drop_prob=probs[index],
-                    sd_mode=stochastic_depth_mode,
-                )
-                blocks.add_module(f"block{i + 1}", unit)
-                channels = unit.out_channels
-            if stage > 1:
-                reduction *= 2
-            self.add_module(f"stage{stage}", blocks)
-            self.feature_info.append(
-                {"module": f"stage{stage}", "num_chs": channels, "reduction": reduction}
-            )
-        self.num_features = channels
-        self.final_bn = nn.BatchNorm2d(channels)
-        self.final_act = nn.ReLU()
-        self.feature_info.append(
-            {"module": "final_act", "num_chs": channels, "reduction": reduction}
+        channels, reduction = add_stages(
+            self, make_block, (n, n, n), widths, stem_width, 1, drop_path_rate
         )
-        self.global_pool = nn.AdaptiveAvgPool2d(1)
-        self.flatten = nn.Flatten(1)
-        self.classifier = nn.Linear(channels, num_classes)
-        _init_weights(self)
+
+        add_preact_head(self, channels, reduction, num_classes)
+        init_weights(self)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         x = self.stem(x)
         x = self.stage3(self.stage2(self.stage1(x)))
         return self.final_act(self.final_bn(x))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.classifier(self.flatten(self.global_pool(self.forward_features(x))))
-
-    def get_classifier(self) -> nn.Module:
-        return self.classifier
-
-    def reset_classifier(self, num_classes: int) -> None:
-        self.num_classes = num_classes
-        old = self.classifier
-        self.classifier = new_linear_head(old, num_classes)
+    def forward_head(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.flatten(self.global_pool(x)))
 
 
 @register_model(

@@ -1,11 +1,9 @@
-"""Residual networks: ImageNet and CIFAR ResNets, their plain twins, pre-activation ResNets and
-stochastic depth.
+"""Residual networks: ImageNet and CIFAR ResNets, their plain twins and stochastic depth (the
+pre-activation ResNets are in :mod:`cnnzoo.models.preact_resnet`).
 
 * K. He, X. Zhang, S. Ren, J. Sun. Deep Residual Learning for Image Recognition. CVPR 2016
   (arXiv:1512.03385, 2015). ImageNet ResNet-18/34/50/101/152 (Table 1), CIFAR ResNet-20 ...
   1202 (Section 4.2, Table 6) and the plain networks of the degradation experiment.
-* K. He, X. Zhang, S. Ren, J. Sun. Identity Mappings in Deep Residual Networks. ECCV 2016.
-  Pre-activation units (BN -> ReLU -> conv), e.g. ResNet-164 and ResNet-1001 on CIFAR.
 * G. Huang, Y. Sun, Z. Liu, D. Sedra, K. Q. Weinberger. Deep Networks with Stochastic Depth.
   ECCV 2016. Residual branches skipped at random during training, survival probability
   decaying linearly from 1 to ``p_L = 0.5``.
@@ -45,18 +43,30 @@ from typing import Literal
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
-from cnnzoo.layers import ConvNormAct, DropPath, new_linear_head
-from cnnzoo.registry import Paper, register_model
+from cnnzoo.layers import ConvNormAct
+from cnnzoo.models._base import Classifier
+from cnnzoo.models._residual import (
+    BlockFactory,
+    SDMode,
+    ShortcutType,
+    StochasticDepth,
+    StrideOn,
+    ZeroPadShortcut,
+    add_stages,
+    branch_skipped,
+    drop_probs,
+    init_weights,
+    make_shortcut,
+    per_block,
+    stochastic_depth,
+)
+from cnnzoo.registry import Paper, Reported, register_model
 
 __all__ = [
     "BasicBlock",
     "Bottleneck",
     "PlainBlock",
-    "PreActBasicBlock",
-    "PreActBottleneck",
-    "PreActResNet",
     "ResNet",
     "StochasticDepth",
     "ZeroPadShortcut",
@@ -70,13 +80,6 @@ HE_2015 = Paper(
     venue="CVPR 2016 (arXiv:1512.03385)",
     url="https://arxiv.org/abs/1512.03385",
 )
-HE_2016 = Paper(
-    authors="K. He, X. Zhang, S. Ren, J. Sun",
-    title="Identity Mappings in Deep Residual Networks",
-    year=2016,
-    venue="ECCV 2016 (arXiv:1603.05027)",
-    url="https://arxiv.org/abs/1603.05027",
-)
 HUANG_2016 = Paper(
     authors="G. Huang, Y. Sun, Z. Liu, D. Sedra, K. Q. Weinberger",
     title="Deep Networks with Stochastic Depth",
@@ -84,122 +87,6 @@ HUANG_2016 = Paper(
     venue="ECCV 2016 (arXiv:1603.09382)",
     url="https://arxiv.org/abs/1603.09382",
 )
-
-ShortcutType = Literal["A", "B"]
-StrideOn = Literal["1x1", "3x3"]
-SDMode = Literal["batch", "row"]
-
-
-# -- shared pieces ---------------------------------------------------------------------------
-
-
-def drop_probs(drop_path_rate: float, num_blocks: int) -> list[float]:
-    """Huang et al.'s linear decay: block ``l`` (1-based) of ``L`` is dropped with ``rate * l / L``.
-
-    The last block is dropped with probability ``drop_path_rate`` (= 1 - p_L).
-    """
-    if not 0.0 <= drop_path_rate < 1.0:
-        raise ValueError(f"drop_path_rate must be in [0, 1), got {drop_path_rate}")
-    return [drop_path_rate * (i + 1) / num_blocks for i in range(num_blocks)]
-
-
-class StochasticDepth(DropPath):
-    """Drops a residual branch: the paper's per-mini-batch rule or timm's per-sample one.
-
-    ``mode="batch"`` (Huang et al.): the block asks :meth:`skips_branch` before running its
-    branch; when it says yes the branch is not computed at all. Kept branches pass unscaled in
-    training and are multiplied by the survival probability ``1 - drop_prob`` in eval.
-    ``mode="row"``: :class:`~cnnzoo.layers.DropPath` (per sample, 1/p rescaling in training).
-    """
-
-    def __init__(self, drop_prob: float = 0.0, mode: SDMode = "batch") -> None:
-        super().__init__(drop_prob)
-        if mode not in ("batch", "row"):
-            raise ValueError(f"stochastic depth mode must be 'batch' or 'row', got {mode!r}")
-        self.mode = mode
-
-    def skips_branch(self) -> bool:
-        if self.mode != "batch" or not self.training or self.drop_prob == 0.0:
-            return False
-        # One draw per mini-batch on the CPU generator, whatever the model's device.
-        return bool(torch.rand((), device="cpu") < self.drop_prob)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.mode == "row":
-            return super().forward(x)
-        if self.training or self.drop_prob == 0.0:
-            return x
-        return x * (1.0 - self.drop_prob)
-
-    def extra_repr(self) -> str:
-        return f"drop_prob={self.drop_prob}, mode={self.mode!r}"
-
-
-def _stochastic_depth(drop_prob: float, mode: SDMode) -> nn.Module:
-    return StochasticDepth(drop_prob, mode) if drop_prob > 0.0 else nn.Identity()
-
-
-def _skips(drop_path: nn.Module) -> bool:
-    return isinstance(drop_path, StochasticDepth) and drop_path.skips_branch()
-
-
-class ZeroPadShortcut(nn.Module):
-    """Option A: an identity shortcut that subsamples and zero-pads the new channels.
-
-    ``pool="subsample"`` keeps every ``stride``-th position (He et al.; written as a 1x1
-    average pooling so the summary follows the receptive field); ``pool="avg"`` averages
-    ``stride x stride`` windows (PyramidNet). No parameters.
-    """
-
-    def __init__(
-        self,
-        in_channels: int,
-        out_channels: int,
-        stride: int = 1,
-        pool: Literal["subsample", "avg"] = "subsample",
-    ) -> None:
-        super().__init__()
-        if out_channels < in_channels:
-            raise ValueError(
-                f"a zero-padding shortcut cannot reduce channels ({in_channels} -> "
-                f"{out_channels}); use shortcut='B' (1x1 projection)"
-            )
-        self.in_channels = in_channels
-        self.out_channels = out_channels
-        self.stride = stride
-        self.pool = pool
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.stride > 1:
-            kernel = 1 if self.pool == "subsample" else self.stride
-            x = F.avg_pool2d(x, kernel, self.stride, ceil_mode=True)
-        extra = self.out_channels - self.in_channels
-        if extra:
-            x = F.pad(x, (0, 0, 0, 0, 0, extra))
-        return x
-
-    def extra_repr(self) -> str:
-        return f"{self.in_channels}, {self.out_channels}, stride={self.stride}, pool={self.pool!r}"
-
-
-def make_shortcut(
-    in_channels: int,
-    out_channels: int,
-    stride: int,
-    shortcut: ShortcutType,
-    norm: bool = True,
-) -> nn.Module:
-    """Identity where the shape is kept, otherwise option A (zero-pad) or B (1x1 projection)."""
-    if stride == 1 and in_channels == out_channels:
-        return nn.Identity()
-    if shortcut == "A":
-        return ZeroPadShortcut(in_channels, out_channels, stride)
-    if shortcut == "B":
-        # Pre-activation units project the already normalised input, so no BN there.
-        return ConvNormAct(
-            in_channels, out_channels, 1, stride=stride, norm=norm, act_layer=None, bias=False
-        )
-    raise ValueError(f"shortcut must be 'A' (zero-padding) or 'B' (projection), got {shortcut!r}")
 
 
 # -- post-activation blocks (He et al. 2015) -------------------------------------------------
@@ -216,20 +103,15 @@ class BasicBlock(nn.Module):
         planes: int,
         stride: int = 1,
         shortcut: ShortcutType = "B",
-        groups: int = 1,
-        base_width: int = 64,
-        stride_on: StrideOn = "1x1",
         drop_prob: float = 0.0,
         sd_mode: SDMode = "batch",
     ) -> None:
         super().__init__()
-        if groups != 1 or base_width != 64:
-            raise ValueError("BasicBlock supports only groups=1 and base_width=64")
         out_channels = planes * self.expansion
         self.conv1 = ConvNormAct(in_channels, planes, 3, stride=stride)
         self.conv2 = ConvNormAct(planes, out_channels, 3, act_layer=None)
         self.shortcut = make_shortcut(in_channels, out_channels, stride, shortcut)
-        self.drop_path = _stochastic_depth(drop_prob, sd_mode)
+        self.drop_path = stochastic_depth(drop_prob, sd_mode)
         self.act = nn.ReLU()
         self.out_channels = out_channels
 
@@ -238,7 +120,7 @@ class BasicBlock(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         identity = self.shortcut(x)
-        if _skips(self.drop_path):
+        if branch_skipped(self.drop_path):
             return self.act(identity)
         out = self.conv2(self.conv1(x))
         return self.act(self.drop_path(out) + identity)
@@ -276,7 +158,7 @@ class Bottleneck(nn.Module):
         self.conv2 = ConvNormAct(width, width, 3, stride=stride_3x3, groups=groups)
         self.conv3 = ConvNormAct(width, out_channels, 1, act_layer=None)
         self.shortcut = make_shortcut(in_channels, out_channels, stride, shortcut)
-        self.drop_path = _stochastic_depth(drop_prob, sd_mode)
+        self.drop_path = stochastic_depth(drop_prob, sd_mode)
         self.act = nn.ReLU()
         self.out_channels = out_channels
 
@@ -285,7 +167,7 @@ class Bottleneck(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         identity = self.shortcut(x)
-        if _skips(self.drop_path):
+        if branch_skipped(self.drop_path):
             return self.act(identity)
         out = self.conv3(self.conv2(self.conv1(x)))
         return self.act(self.drop_path(out) + identity)
@@ -301,18 +183,8 @@ class PlainBlock(nn.Module):
         in_channels: int,
         planes: int,
         stride: int = 1,
-        shortcut: ShortcutType = "A",
-        groups: int = 1,
-        base_width: int = 64,
-        stride_on: StrideOn = "1x1",
-        drop_prob: float = 0.0,
-        sd_mode: SDMode = "batch",
     ) -> None:
         super().__init__()
-        if drop_prob > 0.0:
-            raise ValueError(
-                "stochastic depth needs a shortcut to fall back on; plain nets have none"
-            )
         self.conv1 = ConvNormAct(in_channels, planes, 3, stride=stride)
         self.conv2 = ConvNormAct(planes, planes, 3)
         self.out_channels = planes
@@ -324,14 +196,35 @@ class PlainBlock(nn.Module):
         return self.conv2(self.conv1(x))
 
 
-_POST_BLOCKS: dict[str, type[nn.Module]] = {
-    "basic": BasicBlock,
-    "bottleneck": Bottleneck,
-    "plain": PlainBlock,
-}
+_POST_BLOCKS = ("basic", "bottleneck", "plain")
 
 
-class ResNet(nn.Module):
+def _post_block(
+    block: str,
+    shortcut: ShortcutType,
+    groups: int,
+    base_width: int,
+    stride_on: StrideOn,
+    drop_path_rate: float,
+    sd_mode: SDMode,
+) -> BlockFactory:
+    """The block of one post-activation ResNet; refuses options its block type does not have."""
+    if block == "plain":
+        if drop_path_rate > 0.0:
+            raise ValueError(
+                "stochastic depth needs a shortcut to fall back on; plain nets have none"
+            )
+        return lambda cin, planes, stride, _p: PlainBlock(cin, planes, stride)
+    if block == "basic":
+        if groups != 1 or base_width != 64:
+            raise ValueError("basic blocks support only groups=1 and base_width=64")
+        return lambda cin, planes, stride, p: BasicBlock(cin, planes, stride, shortcut, p, sd_mode)
+    return lambda cin, planes, stride, p: Bottleneck(
+        cin, planes, stride, shortcut, groups, base_width, stride_on, p, sd_mode
+    )
+
+
+class ResNet(Classifier):
     """A post-activation ResNet: stem, stages of residual blocks, global pooling, linear head.
 
     ``stem="imagenet"``: 7x7/2 conv-BN-ReLU + 3x3/2 max pooling. ``stem="cifar"``: one 3x3
@@ -356,14 +249,9 @@ class ResNet(nn.Module):
         num_classes: int = 1000,
         in_chans: int = 3,
     ) -> None:
-        super().__init__()
+        super().__init__(num_classes, in_chans)
         if block not in _POST_BLOCKS:
             raise ValueError(f"block must be one of {', '.join(_POST_BLOCKS)}, got {block!r}")
-        if len(layers) != len(widths):
-            raise ValueError(f"layers {tuple(layers)} and widths {tuple(widths)} differ in length")
-        block_cls = _POST_BLOCKS[block]
-        self.num_classes = num_classes
-        self.in_chans = in_chans
 
         if stem == "imagenet":
             self.stem = ConvNormAct(in_chans, stem_width, 7, stride=2, padding=3)
@@ -377,39 +265,24 @@ class ResNet(nn.Module):
         else:
             raise ValueError(f"stem must be 'imagenet' or 'cifar', got {stem!r}")
 
-        probs = drop_probs(drop_path_rate, sum(layers))
-        channels = stem_width
-        index = 0
-        for stage, (count, planes) in enumerate(zip(layers, widths, strict=True), start=1):
-            blocks = nn.Sequential()
-            for i in range(count):
-                stride = 2 if stage > 1 and i == 0 else 1
-                unit = block_cls(
-                    channels,
-                    planes,
-                    stride=stride,
-                    shortcut=shortcut,
-                    groups=groups,
-                    base_width=base_width,
-                    stride_on=stride_on,
-                    drop_prob=probs[index],
-                    sd_mode=stochastic_depth_mode,
-                )
-                blocks.add_module(f"block{i + 1}", unit)
-                channels = unit.out_channels
-                index += 1
-            if stage > 1:
-                reduction *= 2
-            self.add_module(f"stage{stage}", blocks)
-            self.feature_info.append(
-                {"module": f"stage{stage}", "num_chs": channels, "reduction": reduction}
-            )
+        make_block = _post_block(
+            block, shortcut, groups, base_width, stride_on, drop_path_rate, stochastic_depth_mode
+        )
+        channels, _ = add_stages(
+            self,
+            make_block,
+            layers,
+            per_block(layers, widths),
+            stem_width,
+            reduction,
+            drop_path_rate,
+        )
         self.num_stages = len(layers)
         self.num_features = channels
         self.global_pool = nn.AdaptiveAvgPool2d(1)
         self.flatten = nn.Flatten(1)
         self.classifier = nn.Linear(channels, num_classes)
-        _init_weights(self)
+        init_weights(self)
         if zero_init_residual:
             # Goyal et al. 2017: each residual branch starts as zero, each block as identity.
             for module in self.modules():
@@ -425,217 +298,8 @@ class ResNet(nn.Module):
             x = stage(x)
         return x
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.classifier(self.flatten(self.global_pool(self.forward_features(x))))
-
-    def get_classifier(self) -> nn.Module:
-        return self.classifier
-
-    def reset_classifier(self, num_classes: int) -> None:
-        self.num_classes = num_classes
-        old = self.classifier
-        self.classifier = new_linear_head(old, num_classes)
-
-
-def _init_weights(model: nn.Module) -> None:
-    # He et al. initialisation (fan-out, as in the authors' and torchvision's code); BN = identity.
-    for module in model.modules():
-        if isinstance(module, nn.Conv2d):
-            nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
-            if module.bias is not None:
-                nn.init.zeros_(module.bias)
-        elif isinstance(module, nn.BatchNorm2d):
-            nn.init.ones_(module.weight)
-            nn.init.zeros_(module.bias)
-
-
-# -- pre-activation blocks (He et al. 2016) --------------------------------------------------
-
-
-class PreActBasicBlock(nn.Module):
-    """BN -> ReLU -> 3x3 conv, twice; nothing after the addition: ``x + F(x)``.
-
-    Where the shape changes, the shortcut takes the pre-activated input (the "common BN, ReLU"
-    of the authors' code) so that it, too, sees a normalised signal. ``drop_rate`` puts dropout
-    between the two convolutions (Wide ResNet).
-    """
-
-    expansion = 1
-
-    def __init__(
-        self,
-        in_channels: int,
-        planes: int,
-        stride: int = 1,
-        shortcut: ShortcutType = "B",
-        drop_rate: float = 0.0,
-        drop_prob: float = 0.0,
-        sd_mode: SDMode = "batch",
-    ) -> None:
-        super().__init__()
-        out_channels = planes * self.expansion
-        self.bn1 = nn.BatchNorm2d(in_channels)
-        self.act1 = nn.ReLU()
-        self.conv1 = nn.Conv2d(in_channels, planes, 3, stride=stride, padding=1, bias=False)
-        self.bn2 = nn.BatchNorm2d(planes)
-        self.act2 = nn.ReLU()
-        self.dropout = nn.Dropout(drop_rate) if drop_rate > 0 else nn.Identity()
-        self.conv2 = nn.Conv2d(planes, out_channels, 3, padding=1, bias=False)
-        self.shortcut = make_shortcut(in_channels, out_channels, stride, shortcut, norm=False)
-        self.drop_path = _stochastic_depth(drop_prob, sd_mode)
-        self.out_channels = out_channels
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        pre = self.act1(self.bn1(x))
-        identity = x if isinstance(self.shortcut, nn.Identity) else self.shortcut(pre)
-        if _skips(self.drop_path):
-            return identity
-        out = self.conv1(pre)
-        out = self.conv2(self.dropout(self.act2(self.bn2(out))))
-        return self.drop_path(out) + identity
-
-
-class PreActBottleneck(nn.Module):
-    """BN -> ReLU -> 1x1, BN -> ReLU -> 3x3, BN -> ReLU -> 1x1 (x4); ``x + F(x)``.
-
-    The stride sits on the first 1x1 convolution, as in the authors' ResNet-1001 code.
-    """
-
-    expansion = 4
-
-    def __init__(
-        self,
-        in_channels: int,
-        planes: int,
-        stride: int = 1,
-        shortcut: ShortcutType = "B",
-        drop_rate: float = 0.0,
-        drop_prob: float = 0.0,
-        sd_mode: SDMode = "batch",
-    ) -> None:
-        super().__init__()
-        out_channels = planes * self.expansion
-        self.bn1 = nn.BatchNorm2d(in_channels)
-        self.act1 = nn.ReLU()
-        self.conv1 = nn.Conv2d(in_channels, planes, 1, stride=stride, bias=False)
-        self.bn2 = nn.BatchNorm2d(planes)
-        self.act2 = nn.ReLU()
-        self.conv2 = nn.Conv2d(planes, planes, 3, padding=1, bias=False)
-        self.bn3 = nn.BatchNorm2d(planes)
-        self.act3 = nn.ReLU()
-        self.dropout = nn.Dropout(drop_rate) if drop_rate > 0 else nn.Identity()
-        self.conv3 = nn.Conv2d(planes, out_channels, 1, bias=False)
-        self.shortcut = make_shortcut(in_channels, out_channels, stride, shortcut, norm=False)
-        self.drop_path = _stochastic_depth(drop_prob, sd_mode)
-        self.out_channels = out_channels
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        pre = self.act1(self.bn1(x))
-        identity = x if isinstance(self.shortcut, nn.Identity) else self.shortcut(pre)
-        if _skips(self.drop_path):
-            return identity
-        out = self.conv1(pre)
-        out = self.conv2(self.act2(self.bn2(out)))
-        out = self.conv3(self.dropout(self.act3(self.bn3(out))))
-        return self.drop_path(out) + identity
-
-
-_PRE_BLOCKS: dict[str, type[nn.Module]] = {
-    "basic": PreActBasicBlock,
-    "bottleneck": PreActBottleneck,
-}
-
-
-class PreActResNet(nn.Module):
-    """A pre-activation ResNet for 32x32 inputs (He et al. 2016; also Wide ResNet).
-
-    A bare 3x3 conv stem (the first unit normalises its input), three stages, then the final
-    BN -> ReLU that pre-activation units leave to the end (``final_bn``, ``final_act``), global
-    average pooling and a linear classifier. ``forward_features`` returns the map after
-    ``final_act``.
-    """
-
-    def __init__(
-        self,
-        block: Literal["basic", "bottleneck"],
-        layers: Sequence[int],
-        widths: Sequence[int] = (16, 32, 64),
-        stem_width: int = 16,
-        shortcut: ShortcutType = "B",
-        drop_rate: float = 0.0,
-        drop_path_rate: float = 0.0,
-        stochastic_depth_mode: SDMode = "batch",
-        num_classes: int = 10,
-        in_chans: int = 3,
-    ) -> None:
-        super().__init__()
-        if block not in _PRE_BLOCKS:
-            raise ValueError(f"block must be one of {', '.join(_PRE_BLOCKS)}, got {block!r}")
-        if len(layers) != len(widths):
-            raise ValueError(f"layers {tuple(layers)} and widths {tuple(widths)} differ in length")
-        block_cls = _PRE_BLOCKS[block]
-        self.num_classes = num_classes
-        self.in_chans = in_chans
-        self.stem = nn.Conv2d(in_chans, stem_width, 3, padding=1, bias=False)
-        self.feature_info = [{"module": "stem", "num_chs": stem_width, "reduction": 1}]
-
-        probs = drop_probs(drop_path_rate, sum(layers))
-        channels = stem_width
-        reduction = 1
-        index = 0
-        for stage, (count, planes) in enumerate(zip(layers, widths, strict=True), start=1):
-            blocks = nn.Sequential()
-            for i in range(count):
-                stride = 2 if stage > 1 and i == 0 else 1
-                unit = block_cls(
-                    channels,
-                    planes,
-                    stride=stride,
-                    shortcut=shortcut,
-                    drop_rate=drop_rate,
-                    drop_prob=probs[index],
-                    sd_mode=stochastic_depth_mode,
-                )
-                blocks.add_module(f"block{i + 1}", unit)
-                channels = unit.out_channels
-                index += 1
-            if stage > 1:
-                reduction *= 2
-            self.add_module(f"stage{stage}", blocks)
-            self.feature_info.append(
-                {"module": f"stage{stage}", "num_chs": channels, "reduction": reduction}
-            )
-        self.num_stages = len(layers)
-        self.num_features = channels
-        self.final_bn = nn.BatchNorm2d(channels)
-        self.final_act = nn.ReLU()
-        self.feature_info.append(
-            {"module": "final_act", "num_chs": channels, "reduction": reduction}
-        )
-        self.global_pool = nn.AdaptiveAvgPool2d(1)
-        self.flatten = nn.Flatten(1)
-        self.classifier = nn.Linear(channels, num_classes)
-        _init_weights(self)
-
-    def stages(self) -> list[nn.Module]:
-        return [getattr(self, f"stage{i}") for i in range(1, self.num_stages + 1)]
-
-    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.stem(x)
-        for stage in self.stages():
-            x = stage(x)
-        return self.final_act(self.final_bn(x))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.classifier(self.flatten(self.global_pool(self.forward_features(x))))
-
-    def get_classifier(self) -> nn.Module:
-        return self.classifier
-
-    def reset_classifier(self, num_classes: int) -> None:
-        self.num_classes = num_classes
-        old = self.classifier
-        self.classifier = new_linear_head(old, num_classes)
+    def forward_head(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.flatten(self.global_pool(x)))
 
 
 # -- builders ---------------------------------------------------------------------------------
@@ -655,17 +319,6 @@ def _cifar(depth: int, block: Literal["basic", "plain"] = "basic", **kwargs) -> 
     return ResNet(block, (n, n, n), widths=(16, 32, 64), stem="cifar", stem_width=16, **kwargs)
 
 
-def _preact_cifar(depth: int, block: Literal["basic", "bottleneck"], **kwargs) -> PreActResNet:
-    per_block = 2 if block == "basic" else 3
-    if (depth - 2) % (3 * per_block):
-        raise ValueError(
-            f"pre-activation CIFAR ResNets with {block} units have depth "
-            f"{3 * per_block}n+2, got {depth}"
-        )
-    n = (depth - 2) // (3 * per_block)
-    return PreActResNet(block, (n, n, n), widths=(16, 32, 64), stem_width=16, **kwargs)
-
-
 @register_model(
     paper=HE_2015,
     input_size=(3, 224, 224),
@@ -676,6 +329,16 @@ def _preact_cifar(depth: int, block: Literal["basic", "bottleneck"], **kwargs) -
     "torchvision resnet18: 11,689,512 params, 1.81 GFLOPS (MACs), 69.758% top-1 (single crop).",
     notes="Basic blocks: the stride sits on the first 3x3 convolution in the paper and in "
     "torchvision alike, so there is no v1.5 twin. Projection shortcuts (option B).",
+    figures=(
+        Reported(
+            "torchvision (IMAGENET1K_V1 weights)",
+            top1=69.758,
+            top5=89.078,
+            params=11_689_512,
+            macs=1_814_000_000,
+        ),
+    ),
+    torchvision="resnet18",
 )
 def resnet18(**kwargs) -> ResNet:
     return _imagenet("basic", (2, 2, 2, 2), **kwargs)
@@ -690,6 +353,16 @@ def resnet18(**kwargs) -> ResNet:
     reported="Paper Table 1: 3.6 x 10^9 FLOPs (= mult-adds); Table 3: 24.52% top-1 error (10-crop, "
     "option B). torchvision resnet34: 21,797,672 params, 3.66 GFLOPS (MACs), 73.314% top-1.",
     notes="Basic blocks; identical to torchvision's resnet34. Projection shortcuts (option B).",
+    figures=(
+        Reported(
+            "torchvision (IMAGENET1K_V1 weights)",
+            top1=73.314,
+            top5=91.42,
+            params=21_797_672,
+            macs=3_664_000_000,
+        ),
+    ),
+    torchvision="resnet34",
 )
 def resnet34(**kwargs) -> ResNet:
     return _imagenet("basic", (3, 4, 6, 3), **kwargs)
@@ -721,6 +394,16 @@ def resnet50(**kwargs) -> ResNet:
     "76.130% top-1 single crop. Paper (stride on the 1x1): 3.8 x 10^9 FLOPs.",
     notes="ResNet v1.5 (fb.resnet.torch, torchvision, NVIDIA): the stride-2 downsampling is on the "
     "3x3 convolution. Same parameters as resnet50, 231M more MACs at 224x224.",
+    figures=(
+        Reported(
+            "torchvision (IMAGENET1K_V1 weights)",
+            top1=76.13,
+            top5=92.862,
+            params=25_557_032,
+            macs=4_089_000_000,
+        ),
+    ),
+    torchvision="resnet50",
 )
 def resnet50_v1_5(**kwargs) -> ResNet:
     return _imagenet("bottleneck", (3, 4, 6, 3), stride_on="3x3", **kwargs)
@@ -749,6 +432,16 @@ def resnet101(**kwargs) -> ResNet:
     reported="torchvision resnet101 (IMAGENET1K_V1): 44,549,160 params, 7.80 GFLOPS (MACs), "
     "77.374% top-1 single crop.",
     notes="ResNet v1.5: stride on the 3x3 convolution, as torchvision. Same parameters as resnet101.",
+    figures=(
+        Reported(
+            "torchvision (IMAGENET1K_V1 weights)",
+            top1=77.374,
+            top5=93.546,
+            params=44_549_160,
+            macs=7_801_000_000,
+        ),
+    ),
+    torchvision="resnet101",
 )
 def resnet101_v1_5(**kwargs) -> ResNet:
     return _imagenet("bottleneck", (3, 4, 23, 3), stride_on="3x3", **kwargs)
@@ -777,6 +470,16 @@ def resnet152(**kwargs) -> ResNet:
     reported="torchvision resnet152 (IMAGENET1K_V1): 60,192,808 params, 11.51 GFLOPS (MACs), "
     "78.312% top-1 single crop.",
     notes="ResNet v1.5: stride on the 3x3 convolution, as torchvision. Same parameters as resnet152.",
+    figures=(
+        Reported(
+            "torchvision (IMAGENET1K_V1 weights)",
+            top1=78.312,
+            top5=94.046,
+            params=60_192_808,
+            macs=11_514_000_000,
+        ),
+    ),
+    torchvision="resnet152",
 )
 def resnet152_v1_5(**kwargs) -> ResNet:
     return _imagenet("bottleneck", (3, 8, 36, 3), stride_on="3x3", **kwargs)
@@ -977,56 +680,3 @@ def plain110(**kwargs) -> ResNet:
 def resnet110_sd(**kwargs) -> ResNet:
     kwargs.setdefault("drop_path_rate", 0.5)
     return _cifar(110, **kwargs)
-
-
-@register_model(
-    paper=HE_2016,
-    input_size=(3, 32, 32),
-    num_classes=10,
-    params=1_727_962,
-    macs=252_887_680,
-    dataset="CIFAR-10",
-    top1=93.63,
-    reported="Paper Table 2/3: pre-activation ResNet-110, 6.37% CIFAR-10 error (vs 6.61% original); "
-    "1.7M params.",
-    notes="Full pre-activation basic units (BN-ReLU-conv x2), bare conv stem, final BN-ReLU. Option A "
-    "shortcuts, so it is the exact pre-activation twin of resnet110 (same parameter count).",
-)
-def preact_resnet110(**kwargs) -> PreActResNet:
-    kwargs.setdefault("shortcut", "A")
-    return _preact_cifar(110, "basic", **kwargs)
-
-
-@register_model(
-    paper=HE_2016,
-    input_size=(3, 32, 32),
-    num_classes=10,
-    params=1_703_258,
-    macs=244_500_992,
-    dataset="CIFAR-10",
-    top1=94.54,
-    reported="Paper Table 4: ResNet-164 (pre-activation) 1.7M params, 5.46% CIFAR-10 / 24.33% "
-    "CIFAR-100 error.",
-    notes="Pre-activation bottleneck units (16/32/64 -> x4), 18 per stage, 1x1 projection shortcuts "
-    "on the pre-activated input where the shape changes (KaimingHe/resnet-1k-layers).",
-)
-def preact_resnet164(**kwargs) -> PreActResNet:
-    return _preact_cifar(164, "bottleneck", **kwargs)
-
-
-@register_model(
-    paper=HE_2016,
-    input_size=(3, 32, 32),
-    num_classes=10,
-    params=10_327_706,
-    macs=1_487_849_984,
-    dataset="CIFAR-10",
-    top1=95.08,
-    reported="Paper Table 4: ResNet-1001 (pre-activation) 10.2M params, 4.92% CIFAR-10 / 22.71% "
-    "CIFAR-100 error with mini-batch 128; 4.62% (abstract; resnet-1k-layers README) with mini-batch 64.",
-    notes="111 pre-activation bottlenecks per stage, as resnet-1k-layers. Our 10,327,706 include "
-    "149,216 BatchNorm parameters; the conv + FC weights alone are 10,178,490 = the paper's 10.2M "
-    "(the paper's count evidently leaves BN out).",
-)
-def preact_resnet1001(**kwargs) -> PreActResNet:
-    return _preact_cifar(1001, "bottleneck", **kwargs)

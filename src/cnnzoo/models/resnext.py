@@ -22,7 +22,7 @@ bottlenecks (authors' README); like the authors' released code we build the orig
 from __future__ import annotations
 
 from cnnzoo.models.resnet import ResNet
-from cnnzoo.registry import Paper, register_model
+from cnnzoo.registry import Paper, Reported, register_model
 
 __all__ = ["resnext_cifar"]
 
@@ -69,6 +69,16 @@ def resnext_cifar(depth: int, cardinality: int, width: int = 64, **kwargs) -> Re
     "top-1 error (224, single crop). torchvision resnext50_32x4d: 25,028,904 params, 4.23 GFLOPS "
     "(MACs), 77.618% top-1.",
     notes="32 groups of 4 channels in every bottleneck's 3x3 (inner widths 128/256/512/1024).",
+    figures=(
+        Reported(
+            "torchvision (IMAGENET1K_V1 weights)",
+            top1=77.618,
+            top5=93.698,
+            params=25_028_904,
+            macs=4_230_000_000,
+        ),
+    ),
+    torchvision="resnext50_32x4d",
 )
 def resnext50_32x4d(**kwargs) -> ResNet:
     return resnext_imagenet((3, 4, 6, 3), 32, 4, **kwargs)
@@ -97,6 +107,16 @@ def resnext101_32x4d(**kwargs) -> ResNet:
     reported="torchvision resnext101_32x8d (IMAGENET1K_V1): 88,791,336 params, 16.41 GFLOPS (MACs), "
     "79.312% top-1. Not in the paper's tables.",
     notes="32 groups of 8 channels (twice the paper's 32x4d width).",
+    figures=(
+        Reported(
+            "torchvision (IMAGENET1K_V1 weights)",
+            top1=79.312,
+            top5=94.526,
+            params=88_791_336,
+            macs=16_414_000_000,
+        ),
+    ),
+    torchvision="resnext101_32x8d",
 )
 def resnext101_32x8d(**kwargs) -> ResNet:
     return resnext_imagenet((3, 4, 23, 3), 32, 8, **kwargs)
@@ -112,6 +132,16 @@ def resnext101_32x8d(**kwargs) -> ResNet:
     "crop). torchvision resnext101_64x4d: 83,455,272 params, 15.46 GFLOPS (its only "
     "weights use a newer recipe: 83.246%).",
     notes="64 groups of 4 channels.",
+    figures=(
+        Reported(
+            "torchvision (IMAGENET1K_V1 weights)",
+            top1=83.246,
+            top5=96.454,
+            params=83_455_272,
+            macs=15_460_000_000,
+        ),
+    ),
+    torchvision="resnext101_64x4d",
 )
 def resnext101_64x4d(**kwargs) -> ResNet:
     return resnext_imagenet((3, 4, 23, 3), 64, 4, **kwargs)

@@ -34,8 +34,9 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from cnnzoo.layers import ConvNormAct, channel_shuffle, new_linear_head
-from cnnzoo.registry import Paper, register_model
+from cnnzoo.layers import ConvNormAct, channel_shuffle
+from cnnzoo.models._base import Classifier
+from cnnzoo.registry import Paper, Reported, register_model
 
 __all__ = ["ShuffleNetV1", "ShuffleNetV2", "ShuffleUnitV1", "ShuffleUnitV2"]
 
@@ -123,7 +124,7 @@ class ShuffleUnitV1(nn.Module):
         return self.act(out)
 
 
-class ShuffleNetV1(nn.Module):
+class ShuffleNetV1(Classifier):
     """ShuffleNet v1: ``stem``, ``pool``, ``stage2`` ... ``stage4`` (units ``unit1``...),
     global average pool, ``classifier`` (FC). Stage names follow the paper's Table 1."""
 
@@ -134,9 +135,7 @@ class ShuffleNetV1(nn.Module):
         num_classes: int = 1000,
         in_chans: int = 3,
     ) -> None:
-        super().__init__()
-        self.num_classes = num_classes
-        self.in_chans = in_chans
+        super().__init__(num_classes, in_chans)
         self.groups = groups
         self.scale = scale
         stem, widths = v1_widths(groups, scale)
@@ -175,16 +174,8 @@ class ShuffleNetV1(nn.Module):
         x = self.pool(self.stem(x))
         return self.stage4(self.stage3(self.stage2(x)))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.classifier(self.flatten(self.global_pool(self.forward_features(x))))
-
-    def get_classifier(self) -> nn.Module:
-        return self.classifier
-
-    def reset_classifier(self, num_classes: int) -> None:
-        self.num_classes = num_classes
-        old = self.classifier
-        self.classifier = new_linear_head(old, num_classes)
+    def forward_head(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.flatten(self.global_pool(x)))
 
 
 class ShuffleUnitV2(nn.Module):
@@ -242,16 +233,14 @@ V2_WIDTHS = {
 }
 
 
-class ShuffleNetV2(nn.Module):
+class ShuffleNetV2(Classifier):
     """ShuffleNet v2: ``stem``, ``pool``, ``stage2`` ... ``stage4``, ``conv5``, global average
     pool, ``classifier`` (FC)."""
 
     def __init__(self, scale: float = 1.0, num_classes: int = 1000, in_chans: int = 3) -> None:
-        super().__init__()
+        super().__init__(num_classes, in_chans)
         if scale not in V2_WIDTHS:
             raise ValueError(f"ShuffleNet v2 scales are {sorted(V2_WIDTHS)}, got {scale}")
-        self.num_classes = num_classes
-        self.in_chans = in_chans
         self.scale = scale
         *widths, last = V2_WIDTHS[scale]
         stem = 24
@@ -281,16 +270,8 @@ class ShuffleNetV2(nn.Module):
         x = self.pool(self.stem(x))
         return self.conv5(self.stage4(self.stage3(self.stage2(x))))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.classifier(self.flatten(self.global_pool(self.forward_features(x))))
-
-    def get_classifier(self) -> nn.Module:
-        return self.classifier
-
-    def reset_classifier(self, num_classes: int) -> None:
-        self.num_classes = num_classes
-        old = self.classifier
-        self.classifier = new_linear_head(old, num_classes)
+    def forward_head(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.flatten(self.global_pool(x)))
 
 
 # -- ShuffleNet v1 ---------------------------------------------------------------------------
@@ -456,6 +437,16 @@ def shufflenet_v1_g4_0_5x(**kwargs) -> ShuffleNetV1:
     reported="Paper Table 5: 41M FLOPs (multiply-adds), 1.4M weights; Table 8: 39.7% top-1 error; "
     "(Appendix Table); torchvision: 1,366,792 params, 0.04 'GFLOPS', 60.552% top-1.",
     notes="torchvision's shufflenet_v2_x0_5 layer for layer; top1 is the paper's (100 - error).",
+    figures=(
+        Reported(
+            "torchvision (IMAGENET1K_V1 weights)",
+            top1=60.552,
+            top5=81.746,
+            params=1_366_792,
+            macs=40_000_000,
+        ),
+    ),
+    torchvision="shufflenet_v2_x0_5",
 )
 def shufflenet_v2_x0_5(**kwargs) -> ShuffleNetV2:
     return ShuffleNetV2(scale=0.5, **kwargs)
@@ -470,6 +461,16 @@ def shufflenet_v2_x0_5(**kwargs) -> ShuffleNetV2:
     reported="Paper Table 5: 146M FLOPs (multiply-adds), 2.3M weights; Table 8: 30.6% top-1 error; "
     "torchvision: 2,278,604 params, 0.14 'GFLOPS', 69.362% top-1.",
     notes="torchvision's shufflenet_v2_x1_0 layer for layer; top1 is the paper's (100 - error).",
+    figures=(
+        Reported(
+            "torchvision (IMAGENET1K_V1 weights)",
+            top1=69.362,
+            top5=88.316,
+            params=2_278_604,
+            macs=145_000_000,
+        ),
+    ),
+    torchvision="shufflenet_v2_x1_0",
 )
 def shufflenet_v2_x1_0(**kwargs) -> ShuffleNetV2:
     return ShuffleNetV2(scale=1.0, **kwargs)
@@ -484,6 +485,16 @@ def shufflenet_v2_x1_0(**kwargs) -> ShuffleNetV2:
     reported="Paper Table 5: 299M FLOPs (multiply-adds), 3.5M weights; Table 8: 27.4% top-1 error; "
     "torchvision: 3,503,624 params, 0.30 'GFLOPS', 72.996% top-1.",
     notes="torchvision's shufflenet_v2_x1_5 layer for layer; top1 is the paper's (100 - error).",
+    figures=(
+        Reported(
+            "torchvision (IMAGENET1K_V1 weights)",
+            top1=72.996,
+            top5=91.086,
+            params=3_503_624,
+            macs=296_000_000,
+        ),
+    ),
+    torchvision="shufflenet_v2_x1_5",
 )
 def shufflenet_v2_x1_5(**kwargs) -> ShuffleNetV2:
     return ShuffleNetV2(scale=1.5, **kwargs)
@@ -498,6 +509,16 @@ def shufflenet_v2_x1_5(**kwargs) -> ShuffleNetV2:
     reported="Paper Table 5: 591M FLOPs (multiply-adds), 7.4M weights; Table 8: 25.1% top-1 error; "
     "torchvision: 7,393,996 params, 0.58 'GFLOPS', 76.230% top-1.",
     notes="torchvision's shufflenet_v2_x2_0 layer for layer; top1 is the paper's (100 - error).",
+    figures=(
+        Reported(
+            "torchvision (IMAGENET1K_V1 weights)",
+            top1=76.23,
+            top5=93.006,
+            params=7_393_996,
+            macs=583_000_000,
+        ),
+    ),
+    torchvision="shufflenet_v2_x2_0",
 )
 def shufflenet_v2_x2_0(**kwargs) -> ShuffleNetV2:
     return ShuffleNetV2(scale=2.0, **kwargs)

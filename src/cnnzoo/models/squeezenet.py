@@ -21,7 +21,8 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from cnnzoo.registry import Paper, register_model
+from cnnzoo.models._base import Classifier
+from cnnzoo.registry import Paper, Reported, register_model
 
 __all__ = ["Fire", "SqueezeNet"]
 
@@ -82,13 +83,15 @@ class Fire(nn.Module):
         return out + x if self.bypass else out
 
 
-class SqueezeNet(nn.Module):
+class SqueezeNet(Classifier):
     """SqueezeNet with the paper's layer names (``features.conv1``, ``features.fire2``, ...).
 
     ``version`` is ``"1_0"`` (paper) or ``"1_1"`` (authors' revision). The classifier is a 1x1
     convolution (``classifier.conv10``) followed by ReLU and global average pooling, so the
     network has no fully-connected layer.
     """
+
+    head_path = "classifier.conv10"
 
     def __init__(
         self,
@@ -98,11 +101,9 @@ class SqueezeNet(nn.Module):
         bypass: bool = False,
         drop_rate: float = 0.5,
     ) -> None:
-        super().__init__()
+        super().__init__(num_classes, in_chans)
         if version not in POOL_AFTER:
             raise ValueError(f"unknown SqueezeNet version {version!r}; choose '1_0' or '1_1'")
-        self.num_classes = num_classes
-        self.in_chans = in_chans
         self.version = version
         stem_width, stem_kernel = (96, 7) if version == "1_0" else (64, 3)
 
@@ -138,19 +139,17 @@ class SqueezeNet(nn.Module):
 
         self.classifier = nn.Sequential()
         self.classifier.add_module("drop", nn.Dropout(drop_rate))
-        self.classifier.add_module("conv10", self._make_head(num_classes))
+        self.classifier.add_module("conv10", nn.Conv2d(channels, num_classes, 1))
         self.classifier.add_module("act", nn.ReLU())
         self.classifier.add_module("pool", nn.AdaptiveAvgPool2d(1))
         self.flatten = nn.Flatten(1)
         self._init_weights()
 
-    def _make_head(
-        self,
-        num_classes: int,
-        device: torch.device | None = None,
-        dtype: torch.dtype | None = None,
-    ) -> nn.Conv2d:
-        return nn.Conv2d(self.num_features, num_classes, 1, device=device, dtype=dtype)
+    def new_head(self, old: nn.Module, num_classes: int) -> nn.Module:
+        head = super().new_head(old, num_classes)
+        nn.init.normal_(head.weight, mean=0.0, std=0.01)
+        nn.init.zeros_(head.bias)
+        return head
 
     def _init_weights(self) -> None:
         # The reference initialisation: Kaiming-uniform convs, a small normal final conv.
@@ -165,20 +164,8 @@ class SqueezeNet(nn.Module):
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         return self.features(x)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.flatten(self.classifier(self.forward_features(x)))
-
-    def get_classifier(self) -> nn.Module:
-        return self.classifier.conv10
-
-    def reset_classifier(self, num_classes: int) -> None:
-        self.num_classes = num_classes
-        old = self.classifier.conv10
-        self.classifier.conv10 = self._make_head(
-            num_classes, device=old.weight.device, dtype=old.weight.dtype
-        )
-        nn.init.normal_(self.classifier.conv10.weight, mean=0.0, std=0.01)
-        nn.init.zeros_(self.classifier.conv10.bias)
+    def forward_head(self, x: torch.Tensor) -> torch.Tensor:
+        return self.flatten(self.classifier(x))
 
 
 @register_model(
@@ -191,6 +178,16 @@ class SqueezeNet(nn.Module):
     "top-1 / 80.3% top-5; torchvision: 1,248,424 params, 0.82 'GFLOPS' (multiply-adds), "
     "58.092% top-1.",
     notes="The paper's architecture; max-pools after conv1, fire4 and fire8 (ceil mode).",
+    figures=(
+        Reported(
+            "torchvision (IMAGENET1K_V1 weights)",
+            top1=58.092,
+            top5=80.42,
+            params=1_248_424,
+            macs=819_000_000,
+        ),
+    ),
+    torchvision="squeezenet1_0",
 )
 def squeezenet1_0(**kwargs) -> SqueezeNet:
     return SqueezeNet(version="1_0", **kwargs)
@@ -220,6 +217,16 @@ def squeezenet1_0_bypass(**kwargs) -> SqueezeNet:
     "accuracy; torchvision: 1,235,496 params, 0.35 'GFLOPS' (multiply-adds), 58.178% top-1.",
     notes="The authors' 1.1 revision (not in the paper): conv1 64@3x3/2, max-pools after conv1, "
     "fire3 and fire5.",
+    figures=(
+        Reported(
+            "torchvision (IMAGENET1K_V1 weights)",
+            top1=58.178,
+            top5=80.624,
+            params=1_235_496,
+            macs=349_000_000,
+        ),
+    ),
+    torchvision="squeezenet1_1",
 )
 def squeezenet1_1(**kwargs) -> SqueezeNet:
     return SqueezeNet(version="1_1", **kwargs)

@@ -42,8 +42,9 @@ from itertools import pairwise
 import torch
 import torch.nn as nn
 
-from cnnzoo.layers import LRN, new_linear_head
-from cnnzoo.registry import Paper, register_model
+from cnnzoo.layers import LRN
+from cnnzoo.models._base import Classifier
+from cnnzoo.registry import Paper, Reported, register_model
 
 __all__ = ["VGG", "VGG_CONFIGS"]
 
@@ -79,7 +80,7 @@ VGG_CONFIGS: dict[str, tuple[Stage, ...]] = {
 }
 
 
-class VGG(nn.Module):
+class VGG(Classifier):
     """``features.stage{i}.conv{j}`` / ``bn{j}`` / ``act{j}`` / ``pool``, then the classifier
     ``classifier.fc1`` ... (``fc3`` for ImageNet, ``fc2`` for the CIFAR head).
 
@@ -99,13 +100,10 @@ class VGG(nn.Module):
         hidden: int | None = None,
         drop_rate: float = 0.5,
     ) -> None:
-        super().__init__()
+        super().__init__(num_classes, in_chans)
         if head not in ("imagenet", "cifar"):
             raise ValueError(f"head must be 'imagenet' or 'cifar', got {head!r}")
-        self.num_classes = num_classes
-        self.in_chans = in_chans
         self.features = nn.Sequential()
-        self.feature_info: list[dict[str, object]] = []
         chs = in_chans
         for i, stage in enumerate(stages, start=1):
             block = nn.Sequential()
@@ -139,8 +137,9 @@ class VGG(nn.Module):
             self.classifier.add_module(f"fc{n}", nn.Linear(fan_in, fan_out))
             self.classifier.add_module(f"act{n}", nn.ReLU())
             self.classifier.add_module(f"drop{n}", nn.Dropout(drop_rate))
-        self._head = f"fc{len(widths)}"
-        self.classifier.add_module(self._head, nn.Linear(widths[-1], num_classes))
+        self.head_path = f"classifier.fc{len(widths)}"
+        self.classifier.add_module(f"fc{len(widths)}", nn.Linear(widths[-1], num_classes))
+
         self._init_weights()
 
     def _init_weights(self) -> None:
@@ -158,20 +157,8 @@ class VGG(nn.Module):
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         return self.features(x)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.forward_features(x)
-        if hasattr(self, "pool"):
-            x = self.pool(x)
-        return self.classifier(self.flatten(x))
-
-    def get_classifier(self) -> nn.Module:
-        return self.classifier.get_submodule(self._head)
-
-    def reset_classifier(self, num_classes: int) -> None:
-        self.num_classes = num_classes
-        old = self.get_classifier()
-        new = new_linear_head(old, num_classes)
-        setattr(self.classifier, self._head, new)
+    def forward_head(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.flatten(self.pool(x)))
 
 
 def _vgg(config: str, **kwargs) -> VGG:
@@ -196,6 +183,16 @@ _PAPER_ERR = "Paper Table 3 (single scale, train/test 256): {0} top-1 / {1} top-
     + ". "
     + _tv("vgg11", "132,863,336", 69.02),
     notes="Configuration A. Adaptive 7x7 average pool before FC (identity at 224).",
+    figures=(
+        Reported(
+            "torchvision (IMAGENET1K_V1 weights)",
+            top1=69.02,
+            top5=88.628,
+            params=132_863_336,
+            macs=7_609_000_000,
+        ),
+    ),
+    torchvision="vgg11",
 )
 def vgg11(**kwargs) -> VGG:
     return _vgg("A", **kwargs)
@@ -226,6 +223,16 @@ def vgg11_lrn(**kwargs) -> VGG:
     + ". "
     + _tv("vgg13", "133,047,848", 69.928),
     notes="Configuration B.",
+    figures=(
+        Reported(
+            "torchvision (IMAGENET1K_V1 weights)",
+            top1=69.928,
+            top5=89.246,
+            params=133_047_848,
+            macs=11_308_000_000,
+        ),
+    ),
+    torchvision="vgg13",
 )
 def vgg13(**kwargs) -> VGG:
     return _vgg("B", **kwargs)
@@ -258,6 +265,16 @@ def vgg16_c(**kwargs) -> VGG:
     + "; torchvision lists 15.47 'GFLOPS' (counted as MACs).",
     notes="Configuration D. Course table total 138,423,208 is 65,664 too high: see "
     "docs/zoo-plain.md.",
+    figures=(
+        Reported(
+            "torchvision (IMAGENET1K_V1 weights)",
+            top1=71.592,
+            top5=90.382,
+            params=138_357_544,
+            macs=15_470_000_000,
+        ),
+    ),
+    torchvision="vgg16",
 )
 def vgg16(**kwargs) -> VGG:
     return _vgg("D", **kwargs)
@@ -274,6 +291,16 @@ def vgg16(**kwargs) -> VGG:
     + ". "
     + _tv("vgg19", "143,667,240", 72.376),
     notes="Configuration E.",
+    figures=(
+        Reported(
+            "torchvision (IMAGENET1K_V1 weights)",
+            top1=72.376,
+            top5=90.876,
+            params=143_667_240,
+            macs=19_632_000_000,
+        ),
+    ),
+    torchvision="vgg19",
 )
 def vgg19(**kwargs) -> VGG:
     return _vgg("E", **kwargs)
@@ -287,6 +314,16 @@ def vgg19(**kwargs) -> VGG:
     top1=70.37,
     reported=_tv("vgg11_bn", "132,868,840", 70.37),
     notes="Configuration A + batch norm after each convolution (torchvision's variant).",
+    figures=(
+        Reported(
+            "torchvision (IMAGENET1K_V1 weights)",
+            top1=70.37,
+            top5=89.81,
+            params=132_868_840,
+            macs=7_609_000_000,
+        ),
+    ),
+    torchvision="vgg11_bn",
 )
 def vgg11_bn(**kwargs) -> VGG:
     return _vgg("A", batch_norm=True, **kwargs)
@@ -300,6 +337,16 @@ def vgg11_bn(**kwargs) -> VGG:
     top1=71.586,
     reported=_tv("vgg13_bn", "133,053,736", 71.586),
     notes="Configuration B + batch norm after each convolution (torchvision's variant).",
+    figures=(
+        Reported(
+            "torchvision (IMAGENET1K_V1 weights)",
+            top1=71.586,
+            top5=90.374,
+            params=133_053_736,
+            macs=11_308_000_000,
+        ),
+    ),
+    torchvision="vgg13_bn",
 )
 def vgg13_bn(**kwargs) -> VGG:
     return _vgg("B", batch_norm=True, **kwargs)
@@ -325,6 +372,16 @@ def vgg16_c_bn(**kwargs) -> VGG:
     top1=73.36,
     reported=_tv("vgg16_bn", "138,365,992", 73.36),
     notes="Configuration D + batch norm after each convolution (torchvision's variant).",
+    figures=(
+        Reported(
+            "torchvision (IMAGENET1K_V1 weights)",
+            top1=73.36,
+            top5=91.516,
+            params=138_365_992,
+            macs=15_470_000_000,
+        ),
+    ),
+    torchvision="vgg16_bn",
 )
 def vgg16_bn(**kwargs) -> VGG:
     return _vgg("D", batch_norm=True, **kwargs)
@@ -338,6 +395,16 @@ def vgg16_bn(**kwargs) -> VGG:
     top1=74.218,
     reported=_tv("vgg19_bn", "143,678,248", 74.218),
     notes="Configuration E + batch norm after each convolution (torchvision's variant).",
+    figures=(
+        Reported(
+            "torchvision (IMAGENET1K_V1 weights)",
+            top1=74.218,
+            top5=91.842,
+            params=143_678_248,
+            macs=19_632_000_000,
+        ),
+    ),
+    torchvision="vgg19_bn",
 )
 def vgg19_bn(**kwargs) -> VGG:
     return _vgg("E", batch_norm=True, **kwargs)

@@ -18,8 +18,9 @@ identical at 32x32).
 
 from __future__ import annotations
 
-from cnnzoo.models.resnet import PreActResNet, ResNet
-from cnnzoo.registry import Paper, register_model
+from cnnzoo.models.preact_resnet import PreActResNet
+from cnnzoo.models.resnet import ResNet
+from cnnzoo.registry import Paper, Reported, register_model
 
 __all__ = ["wrn"]
 
@@ -119,6 +120,16 @@ def wrn28_10(**kwargs) -> PreActResNet:
     "torchvision wide_resnet50_2: 68,883,240 params, 11.40 GFLOPS (MACs), 78.468% top-1.",
     notes="ResNet-50 with bottleneck width doubled (base_width=128): 3x3 convolutions with 128/256/"
     "512/1024 filters; stride on the 3x3 as in the authors' (fb.resnet.torch) code and torchvision.",
+    figures=(
+        Reported(
+            "torchvision (IMAGENET1K_V1 weights)",
+            top1=78.468,
+            top5=94.086,
+            params=68_883_240,
+            macs=11_398_000_000,
+        ),
+    ),
+    torchvision="wide_resnet50_2",
 )
 def wide_resnet50_2(**kwargs) -> ResNet:
     kwargs.setdefault("stride_on", "3x3")
@@ -134,6 +145,16 @@ def wide_resnet50_2(**kwargs) -> ResNet:
     reported="torchvision wide_resnet101_2: 126,886,696 params, 22.75 GFLOPS (MACs), 78.848% top-1. "
     "Not in the paper.",
     notes="ResNet-101 with bottleneck width doubled (base_width=128), stride on the 3x3.",
+    figures=(
+        Reported(
+            "torchvision (IMAGENET1K_V1 weights)",
+            top1=78.848,
+            top5=94.284,
+            params=126_886_696,
+            macs=22_753_000_000,
+        ),
+    ),
+    torchvision="wide_resnet101_2",
 )
 def wide_resnet101_2(**kwargs) -> ResNet:
     kwargs.setdefault("stride_on", "3x3")

@@ -25,7 +25,8 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from cnnzoo.layers import ConvNormAct, DepthwiseSeparableConv, new_linear_head
+from cnnzoo.layers import ConvNormAct, DepthwiseSeparableConv
+from cnnzoo.models._base import PooledClassifier
 from cnnzoo.registry import Paper, register_model
 
 __all__ = ["Xception", "XceptionBlock"]
@@ -88,7 +89,7 @@ class XceptionBlock(nn.Module):
         return self.residual(x) + self.shortcut(x)
 
 
-class Xception(nn.Module):
+class Xception(PooledClassifier):
     """Xception with the paper's three flows as ``entry_flow``, ``middle_flow``, ``exit_flow``."""
 
     def __init__(
@@ -98,9 +99,7 @@ class Xception(nn.Module):
         middle_blocks: int = 8,
         drop_rate: float = 0.5,
     ) -> None:
-        super().__init__()
-        self.num_classes = num_classes
-        self.in_chans = in_chans
+        super().__init__(num_classes, in_chans)
         self.stem = nn.Sequential()
         self.stem.add_module("conv1", ConvNormAct(in_chans, 32, 3, stride=2, padding=0))
         self.stem.add_module("conv2", ConvNormAct(32, 64, 3, padding=0))
@@ -119,11 +118,7 @@ class Xception(nn.Module):
         self.exit_flow.add_module("sepconv2", separable_conv(1536, 2048))
         self.exit_flow.add_module("bn2", nn.BatchNorm2d(2048))
         self.exit_flow.add_module("act2", nn.ReLU())
-        self.global_pool = nn.AdaptiveAvgPool2d(1)
-        self.flatten = nn.Flatten(1)
-        self.dropout = nn.Dropout(drop_rate)
-        self.num_features = 2048
-        self.classifier = nn.Linear(2048, num_classes)
+        self.init_head(2048, num_classes, drop_rate)
         self.feature_info = [
             {"module": "stem.conv2", "num_chs": 64, "reduction": 2},
             {"module": "entry_flow.block1", "num_chs": 128, "reduction": 4},
@@ -135,20 +130,6 @@ class Xception(nn.Module):
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         x = self.entry_flow(self.stem(x))
         return self.exit_flow(self.middle_flow(x))
-
-    def forward_head(self, x: torch.Tensor) -> torch.Tensor:
-        return self.classifier(self.dropout(self.flatten(self.global_pool(x))))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.forward_head(self.forward_features(x))
-
-    def get_classifier(self) -> nn.Module:
-        return self.classifier
-
-    def reset_classifier(self, num_classes: int) -> None:
-        self.num_classes = num_classes
-        old = self.classifier
-        self.classifier = new_linear_head(old, num_classes)
 
 
 @register_model(

@@ -11,6 +11,7 @@ See docs/training.md for the recipes, the run folder layout, resuming and the sp
 
 from cnnzoo.train.checkpoint import (
     CheckpointError,
+    DiskFullError,
     load_checkpoint,
     load_state,
     load_weights,
@@ -18,23 +19,28 @@ from cnnzoo.train.checkpoint import (
     save_checkpoint,
 )
 from cnnzoo.train.engine import (
+    RESUMABLE_FIELDS,
     FitResult,
     Metrics,
     NonFiniteLossError,
     TrainingError,
     build_model,
     check_compatible,
+    check_resumable,
     compute_loss,
     evaluate,
     fit,
     load_data_for,
+    resume_recipe,
 )
 from cnnzoo.train.optim import LRSchedule, build_optimizer
 from cnnzoo.train.recipes import Recipe, RecipeError, list_recipes, load_recipe, recipe_from_dict
 from cnnzoo.train.runs import RunFolder, default_run_dir
 
 __all__ = [
+    "RESUMABLE_FIELDS",
     "CheckpointError",
+    "DiskFullError",
     "FitResult",
     "LRSchedule",
     "Metrics",
@@ -46,6 +52,7 @@ __all__ = [
     "build_model",
     "build_optimizer",
     "check_compatible",
+    "check_resumable",
     "compute_loss",
     "default_run_dir",
     "evaluate",
@@ -58,5 +65,6 @@ __all__ = [
     "load_weights",
     "read_metadata",
     "recipe_from_dict",
+    "resume_recipe",
     "save_checkpoint",
 ]

@@ -3,15 +3,24 @@
 Loading never executes code from the file: weights come from safetensors (a flat table of
 tensors) and the training state from ``torch.load(weights_only=True)``. Every file is written
 atomically (a temporary file in the same folder, flushed, then ``os.replace``), so a run killed
-mid-write leaves the previous version intact, never a truncated file.
+mid-write leaves the previous version intact, never a truncated file; files get the mode
+``open()`` would give them (``0o666`` minus the umask), so a shared server's group can read runs.
+
+Every file carries a sha256 that loading verifies, so bit flips on disk are refused rather than
+served: a ``.safetensors`` records the sha256 of its tensor data (everything after the header,
+which holds the metadata itself) in its metadata (header and ``.json`` alike); ``optimizer.pt``
+holds the training state as one serialised payload next to the payload's sha256.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
+import hashlib
 import io
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -25,6 +34,7 @@ from safetensors.torch import save as st_save
 
 __all__ = [
     "CheckpointError",
+    "DiskFullError",
     "atomic_write_bytes",
     "atomic_write_text",
     "load_checkpoint",
@@ -33,6 +43,7 @@ __all__ = [
     "read_metadata",
     "save_checkpoint",
     "save_state",
+    "verified_epoch",
 ]
 
 METADATA_KEY = "cnnzoo"
@@ -42,20 +53,39 @@ class CheckpointError(ValueError):
     """A checkpoint is unreadable, corrupt, or does not fit the model."""
 
 
+class DiskFullError(OSError):
+    """A file could not be written for lack of space; the message names the path and the size."""
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)  # reading the umask means setting it; put it straight back
+    os.umask(mask)
+    return mask
+
+
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
     """Write ``data`` to ``path`` so that readers see either the old or the new file, whole."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp creates 0600
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as error:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
+        if isinstance(error, OSError) and error.errno == errno.ENOSPC:
+            free = shutil.disk_usage(path.parent).free
+            raise DiskFullError(
+                errno.ENOSPC,
+                f"no space left on the device to write {path} ({len(data):,} bytes needed, "
+                f"{free:,} free in {path.parent}); free some space or write the run elsewhere "
+                "(--run-dir)",
+            ) from None
         raise
 
 
@@ -89,31 +119,69 @@ def save_checkpoint(
     to rebuild the model. The JSON file is written last: it marks the checkpoint as complete.
     """
     path = Path(path)
-    text = json.dumps(metadata, indent=2, default=_json_default)
     # safetensors refuses tensors that share memory, and wants them contiguous.
     tensors = {k: v.detach().to("cpu").contiguous().clone() for k, v in model.state_dict().items()}
+    # The tensor data does not depend on the header, so it can be hashed before the header,
+    # which records the hash, is written.
+    digest = hashlib.sha256(_tensor_data(st_save(tensors))).hexdigest()
+    text = json.dumps({**metadata, "sha256": digest}, indent=2, default=_json_default)
     atomic_write_bytes(path, st_save(tensors, metadata={METADATA_KEY: text}))
     atomic_write_text(path.with_suffix(".json"), text + "\n")
     return path
 
 
+def _tensor_data(data: bytes) -> bytes:
+    """A safetensors file without its 8-byte length and JSON header."""
+    return data[8 + int.from_bytes(data[:8], "little") :]
+
+
+def _other_checkpoint(path: Path) -> str:
+    return "last.safetensors" if path.stem == "best" else "best.safetensors"
+
+
 def _read_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     if not path.is_file():
-        raise FileNotFoundError(f"checkpoint {path} does not exist")
+        what = "is a directory, not a checkpoint file" if path.is_dir() else "does not exist"
+        raise FileNotFoundError(f"checkpoint {path} {what}")
     data = path.read_bytes()
+    remedy = f"Use another checkpoint (e.g. {_other_checkpoint(path)}) or retrain."
     try:
         tensors = st_load(data)
+        header = json.loads(data[8 : 8 + int.from_bytes(data[:8], "little")])
+        text = header.get("__metadata__", {}).get(METADATA_KEY)
+        meta = json.loads(text) if text else {}
     except (SafetensorError, ValueError, OSError) as error:
         raise CheckpointError(
             f"{path} is not a readable safetensors checkpoint ({error}); it may be truncated or "
-            "corrupt. Use another checkpoint (e.g. best.safetensors instead of last) or retrain."
+            f"corrupt. {remedy}"
         ) from None
-    # The header is an 8-byte little-endian length followed by JSON.
-    header_len = int.from_bytes(data[:8], "little")
-    header = json.loads(data[8 : 8 + header_len])
-    text = header.get("__metadata__", {}).get(METADATA_KEY)
-    meta = json.loads(text) if text else {}
+    recorded = meta.get("sha256")
+    if recorded is not None and hashlib.sha256(_tensor_data(data)).hexdigest() != recorded:
+        raise CheckpointError(
+            f"{path} is corrupt: the sha256 of its tensors differs from the one recorded when it "
+            f"was saved (bytes changed on disk). {remedy}"
+        )
+    side = path.with_suffix(".json")
+    if recorded is not None and side.is_file() and _read_json(side).get("sha256") != recorded:
+        raise CheckpointError(
+            f"{side} does not describe {path} (their sha256 differ: one of them was replaced or "
+            f"written by an interrupted run); `cnnzoo train --resume RUN` rewrites both. {remedy}"
+        )
     return tensors, meta
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as error:
+        what = "is empty" if not path.read_bytes().strip() else f"is not valid JSON ({error})"
+        raise CheckpointError(
+            f"{path} {what}; it is a copy of the metadata inside "
+            f"{path.with_suffix('.safetensors').name}: delete it to use that one"
+        ) from None
+    if not isinstance(value, dict):
+        raise CheckpointError(f"{path} holds {type(value).__name__}, expected checkpoint metadata")
+    return value
 
 
 def read_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -121,8 +189,16 @@ def read_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
     path = Path(path)
     side = path.with_suffix(".json")
     if side.is_file():
-        return json.loads(side.read_text(encoding="utf-8"))
+        return _read_json(side)
     return _read_safetensors(path)[1]
+
+
+def verified_epoch(path: str | os.PathLike[str]) -> int | None:
+    """The epoch of a checkpoint that is whole and matches its sha256, else ``None``."""
+    try:
+        return int(_read_safetensors(Path(path))[1].get("epoch", -1))
+    except (CheckpointError, FileNotFoundError):
+        return None
 
 
 def load_weights(
@@ -200,21 +276,51 @@ def load_checkpoint(
     return model, meta
 
 
+STATE_FORMAT = "cnnzoo-state-2"
+
+
 def save_state(path: str | os.PathLike[str], state: dict[str, Any]) -> None:
-    """Save optimizer/schedule/RNG state (plain tensors and containers only)."""
+    """Save optimizer/schedule/RNG state (plain tensors and containers only) with its sha256."""
     buffer = io.BytesIO()
     torch.save(state, buffer)
-    atomic_write_bytes(path, buffer.getvalue())
+    payload = buffer.getvalue()
+    wrapped = io.BytesIO()
+    torch.save(
+        {
+            "format": STATE_FORMAT,
+            "sha256": hashlib.sha256(payload).hexdigest(),
+            "payload": torch.frombuffer(bytearray(payload), dtype=torch.uint8),
+        },
+        wrapped,
+    )
+    atomic_write_bytes(path, wrapped.getvalue())
 
 
 def load_state(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Load a state file with ``weights_only=True``: no code from the file is executed."""
+    """Load a state file with ``weights_only=True`` (no code from the file is executed) and
+    verify its sha256."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"training state {path} does not exist; the run cannot be resumed")
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        state = _torch_load(path.read_bytes())
+        if isinstance(state, dict) and state.get("format") == STATE_FORMAT:
+            payload = state["payload"].numpy().tobytes()
+            if hashlib.sha256(payload).hexdigest() != state["sha256"]:
+                raise CheckpointError(
+                    f"{path} is corrupt: the sha256 of its training state differs from the one "
+                    "recorded when it was saved (bytes changed on disk); the run cannot be "
+                    "resumed exactly. Start a new run from checkpoints/last.safetensors or retrain."
+                )
+            state = _torch_load(payload)
+    except CheckpointError:
+        raise
     except Exception as error:  # pickle errors, truncated zip, disallowed globals
         raise CheckpointError(
             f"{path} cannot be loaded safely ({type(error).__name__}: {str(error).splitlines()[0]})"
         ) from None
+    return state  # type: ignore[no-any-return]
+
+
+def _torch_load(data: bytes) -> Any:
+    return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)

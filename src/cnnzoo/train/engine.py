@@ -16,6 +16,7 @@ import contextlib
 import math
 import sys
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,25 +25,47 @@ from typing import Any
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from tqdm.auto import tqdm
 
-from cnnzoo.data import DataBundle, TensorSplit, augmentation, iterate_batches, normalize
-from cnnzoo.train.checkpoint import load_state, load_weights, save_checkpoint, save_state
+from cnnzoo.analysis import check_input
+from cnnzoo.analysis.tables import markdown_table
+from cnnzoo.data import (
+    DataBundle,
+    TensorSplit,
+    augmentation,
+    iterate_batches,
+    load_data,
+    normalize,
+)
+from cnnzoo.models._aux import loss_with_aux
+from cnnzoo.registry import create_model, get_model_card
+from cnnzoo.train.checkpoint import (
+    CheckpointError,
+    load_state,
+    load_weights,
+    save_checkpoint,
+    save_state,
+    verified_epoch,
+)
 from cnnzoo.train.fused import fuse
 from cnnzoo.train.optim import LRSchedule, build_optimizer, improved
-from cnnzoo.train.recipes import Recipe
+from cnnzoo.train.recipes import Recipe, recipe_from_dict
 from cnnzoo.train.runs import RunFolder, default_run_dir
 
 __all__ = [
+    "RESUMABLE_FIELDS",
     "FitResult",
     "Metrics",
     "NonFiniteLossError",
     "TrainingError",
     "build_model",
     "check_compatible",
+    "check_resumable",
     "compute_loss",
     "evaluate",
     "fit",
     "load_data_for",
+    "resume_recipe",
 ]
 
 
@@ -86,20 +109,24 @@ class FitResult:
     seconds: float
 
     @property
+    def folder(self) -> RunFolder:
+        return RunFolder(self.run_dir)
+
+    @property
     def best_checkpoint(self) -> Path:
-        return self.run_dir / "checkpoints" / "best.safetensors"
+        return self.folder.best
 
     @property
     def last_checkpoint(self) -> Path:
-        return self.run_dir / "checkpoints" / "last.safetensors"
+        return self.folder.last
 
     @property
     def curves(self) -> Path:
-        return self.run_dir / "curves.png"
+        return self.folder.curves
 
     @property
     def report(self) -> Path:
-        return self.run_dir / "report.md"
+        return self.folder.report
 
 
 # -- model and data ------------------------------------------------------------------------
@@ -110,9 +137,6 @@ def load_data_for(
 ) -> DataBundle:
     """Load ``recipe.data`` shaped for ``model_name``: the card's image size and channels unless
     the recipe sets ``image_size`` / ``in_chans``."""
-    from cnnzoo.data import load_data
-    from cnnzoo.registry import get_model_card
-
     card = get_model_card(model_name)
     chans, height, _ = card.input_size
     return load_data(
@@ -129,8 +153,6 @@ def load_data_for(
 
 def build_model(model_name: str, data: DataBundle, recipe: Recipe) -> nn.Module:
     """The registered model with the data's classes and channels, seeded by ``recipe.seed``."""
-    from cnnzoo.registry import create_model
-
     torch.manual_seed(recipe.seed)
     return create_model(
         model_name, num_classes=data.num_classes, in_chans=data.in_chans, **recipe.model_kwargs
@@ -139,8 +161,6 @@ def build_model(model_name: str, data: DataBundle, recipe: Recipe) -> nn.Module:
 
 def check_compatible(model: nn.Module, data: DataBundle, name: str) -> None:
     """Raise ``ValueError`` before training if the data cannot go through the model."""
-    from cnnzoo.analysis import check_input
-
     classes = getattr(model, "num_classes", None)
     if classes is not None and classes != data.num_classes:
         raise ValueError(
@@ -167,19 +187,16 @@ def compute_loss(
     label_smoothing: float = 0.0,
     aux_weight: float = 0.3,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(loss, main logits)``. A tuple output is ``(logits, aux1, aux2, ...)`` from a model with
-    auxiliary classifiers in training mode; each auxiliary loss is added with ``aux_weight``
-    (GoogLeNet: 0.3)."""
-    if isinstance(output, (tuple, list)):
-        logits, *aux = output
-    else:
-        logits, aux = output, []
-    loss = F.cross_entropy(logits.float(), labels, label_smoothing=label_smoothing)
-    for extra in aux:
-        loss = loss + aux_weight * F.cross_entropy(
-            extra.float(), labels, label_smoothing=label_smoothing
-        )
-    return loss, logits
+    """``(loss, main logits)``: :func:`cnnzoo.models.loss_with_aux` (a tuple output is
+    ``(logits, aux1, aux2, ...)`` from a model with auxiliary classifiers in training mode),
+    with label smoothing, computed in fp32 also under bf16 autocast."""
+
+    def criterion(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return F.cross_entropy(logits.float(), target, label_smoothing=label_smoothing)
+
+    outputs = output if isinstance(output, torch.Tensor) else tuple(output)
+    logits = outputs if isinstance(outputs, torch.Tensor) else outputs[0]
+    return loss_with_aux(outputs, labels, aux_weight, criterion), logits
 
 
 def _autocast(enabled: bool) -> contextlib.AbstractContextManager[Any]:
@@ -207,7 +224,7 @@ def evaluate(
     Give several models for an ensemble: their softmax outputs are averaged (the AlexNet paper's
     averaging of several CNNs' predictions) and the loss is the negative log of that average.
     """
-    models = list(model) if isinstance(model, (list, tuple)) else [model]
+    models = [model] if isinstance(model, nn.Module) else list(model)
     if not models:
         raise ValueError("evaluate needs at least one model")
     if num_classes is None:
@@ -256,8 +273,6 @@ def evaluate(
 
 
 def _progress(total: int, desc: str, enabled: bool) -> Any:
-    from tqdm.auto import tqdm
-
     return tqdm(
         total=total,
         desc=desc,
@@ -287,6 +302,90 @@ def _set_rng_state(state: dict[str, torch.Tensor], generators: dict[str, torch.G
         g.set_state(state[name])
 
 
+# -- resume rules ----------------------------------------------------------------------------
+
+RESUMABLE_FIELDS = ("epochs", "early_stopping", "compile", "bf16", "fused")
+"""The recipe fields a resumed run may change: they do not alter what was already trained."""
+
+
+def check_resumable(config: dict[str, Any], recipe: Recipe, model_name: str, where: str) -> None:
+    """Raise ``ValueError`` unless ``recipe`` and ``model_name`` may continue the run whose
+    ``config.yaml`` (at ``where``) is ``config``: same model, same recipe but for
+    :data:`RESUMABLE_FIELDS`."""
+    if config.get("model") != model_name:
+        raise ValueError(
+            f"{where} trained {config.get('model')!r}, not {model_name!r}; resume it with the "
+            "same model (leave MODEL out of `cnnzoo train --resume`)"
+        )
+    stored = recipe_from_dict(config.get("recipe") or {}, where=where).to_dict()
+    changed = [
+        key
+        for key, value in recipe.to_dict().items()
+        if key not in RESUMABLE_FIELDS and stored.get(key) != value
+    ]
+    if changed:
+        details = ", ".join(
+            f"--{k.replace('_', '-')} ({recipe.to_dict()[k]!r}; the run has {stored.get(k)!r})"
+            for k in changed
+        )
+        raise ValueError(
+            "when resuming only --epochs, --early-stopping, --compile, --bf16 and --no-fused may "
+            f"change; got {details}. Start a new run (another --run-dir) to change the others."
+        )
+
+
+def resume_recipe(
+    run_dir: str | Path, *, where: str = "override", **changes: Any
+) -> tuple[Recipe, dict[str, Any]]:
+    """``(recipe, config)`` to continue the run in ``run_dir``: its recorded recipe with
+    ``changes`` applied (``None`` values ignored; only :data:`RESUMABLE_FIELDS` may change;
+    ``where`` names the changes' source in errors)."""
+    run = RunFolder(run_dir)
+    config = run.read_config()
+    recipe = recipe_from_dict(config["recipe"], where=str(run.config))
+    changed = recipe.override(where=where, **changes)
+    check_resumable(config, changed, str(config["model"]), str(run.config))
+    return changed, config
+
+
+# -- fit: the run's state and its steps -------------------------------------------------------
+
+
+@dataclass
+class _Run:
+    """What one call of :func:`fit` carries from step to step."""
+
+    name: str
+    folder: RunFolder
+    data: DataBundle
+    recipe: Recipe
+    model: nn.Module
+    forward: Callable[..., Any]
+    """What training steps call: the model, its fused trace, or its compiled version."""
+    evaluated: nn.Module
+    optimizer: torch.optim.Optimizer
+    schedule: LRSchedule
+    generators: dict[str, torch.Generator]
+    augment: Callable[[torch.Tensor], torch.Tensor] | None
+    meta: dict[str, Any]
+    """Metadata shared by every checkpoint of the run (model, data, recipe)."""
+    say: Callable[[str], None]
+    show_bar: bool
+    resumed: bool = False
+    start_epoch: int = 1
+    history: list[dict[str, float]] = field(default_factory=list)
+    best_value: float | None = None
+    best_epoch: int = 0
+    bad_epochs: int = 0
+    stop_reason: str = "completed"
+    failure: str | None = None
+    """The report's status when training failed (set before the error is raised)."""
+    warned_explosion: bool = False
+    curves_epoch: int = 0
+    curves_time: float = 0.0
+    started: float = 0.0
+
+
 def fit(
     model: nn.Module,
     data: DataBundle,
@@ -302,42 +401,100 @@ def fit(
     log: Callable[[str], None] | None = None,
     on_epoch_end: Callable[[dict[str, float]], None] | None = None,
     extra_config: dict[str, Any] | None = None,
+    param_groups: list[dict[str, Any]] | None = None,
 ) -> FitResult:
     """Train ``model`` on ``data.train`` with ``recipe``, choosing the best epoch on ``data.val``.
 
     Everything goes to the run folder ``run_dir`` (default ``runs/<model>-<data>-<time>``).
     With ``resume=True`` the run in ``run_dir`` continues after its last completed epoch, with
-    the weights, optimizer, schedule and random states it had. At the end the model holds the
-    best checkpoint's weights, which are evaluated once on ``data.test`` (for the report only).
-    Prints an epoch summary unless ``quiet``; ``progress`` (default: not quiet and stderr is a
-    terminal) shows a bar with ETA, images/s and running metrics.
+    the weights, optimizer, schedule and random states it had; ``recipe`` must be the run's own
+    except for :data:`RESUMABLE_FIELDS` (:func:`resume_recipe` builds it). A run killed before
+    its first epoch ended starts again from the beginning. At the end the model holds the best
+    checkpoint's weights, which are evaluated once on ``data.test`` (for the report only).
+
+    Prints an epoch summary unless ``quiet`` (``log`` receives the lines instead, if given);
+    ``progress`` (default: not quiet and stderr is a terminal) shows a bar with ETA, images/s
+    and running metrics. ``on_epoch_end(row)`` is called after each epoch is committed to the
+    run folder, with the epoch's row of the history (raising ``KeyboardInterrupt`` there stops
+    the run resumably). ``param_groups`` replaces the optimizer's parameter groups (see
+    :func:`cnnzoo.train.build_optimizer`: ``lr_scale`` per group, frozen parameters left out).
+    ``extra_config`` is added to ``config.yaml``.
     """
-    name = model_name or _model_name(model)
-    say = log or (lambda text: None if quiet else print(text, flush=True))
-    show_bar = (not quiet and sys.stderr.isatty()) if progress is None else progress
-    check_compatible(model, data, name)
-    kwargs = {
-        "num_classes": getattr(model, "num_classes", data.num_classes),
-        "in_chans": getattr(model, "in_chans", data.in_chans),
-        **(recipe.model_kwargs if model_kwargs is None else model_kwargs),
-    }
+    run = _prepare(
+        model,
+        data,
+        recipe,
+        run_dir,
+        name=model_name or _model_name(model),
+        model_kwargs=model_kwargs,
+        resume=resume,
+        say=log or (lambda text: None if quiet else print(text, flush=True)),
+        show_bar=(not quiet and sys.stderr.isatty()) if progress is None else progress,
+        extra_config=extra_config or {},
+        param_groups=param_groups,
+    )
+    try:
+        _train_epochs(run, on_epoch_end)
+    except KeyboardInterrupt:  # also quiet: the one line that says how to go on
+        note = f"\ninterrupted; continue with: cnnzoo train --resume {run.folder.path}"
+        (log or (lambda text: print(text, file=sys.stderr, flush=True)))(note)
+        raise
+    finally:
+        run.folder.close()
+        if run.history and run.curves_epoch != run.history[-1]["epoch"]:
+            _draw_curves(run)  # interrupted, failed, stopped early, or resumed when complete
+        if run.failure is not None:
+            _write_report(run, None, run.failure)
+    return _finish(run, evaluate_test)
+
+
+def _open_folder(
+    run_dir: str | Path | None, name: str, data: DataBundle, resume: bool
+) -> tuple[RunFolder, bool]:
+    """The run folder and whether there is a completed epoch to resume from."""
     run = RunFolder(run_dir if run_dir is not None else default_run_dir(name, data.name))
-    if resume and not run.state.is_file():
+    if resume and not run.config.is_file():
         raise FileNotFoundError(
-            f"cannot resume {run.path}: it has no optimizer.pt (no epoch was completed)"
+            f"cannot resume {run.path}: it is not a run folder (no config.yaml); give the folder "
+            "that `cnnzoo train` created"
         )
     if not resume and run.config.is_file():
         raise ValueError(
             f"{run.path} already holds a run; continue it with resume=True (cnnzoo train --resume "
             f"{run.path}) or choose another run folder"
         )
-    run.create()
+    return run, resume and run.state.is_file()
 
+
+def _prepare(
+    model: nn.Module,
+    data: DataBundle,
+    recipe: Recipe,
+    run_dir: str | Path | None,
+    *,
+    name: str,
+    model_kwargs: dict[str, Any] | None,
+    resume: bool,
+    say: Callable[[str], None],
+    show_bar: bool,
+    extra_config: dict[str, Any],
+    param_groups: list[dict[str, Any]] | None,
+) -> _Run:
+    """Check everything, build optimizer, schedule and fused model, then (only then) create
+    the run folder, restore a resumed run and write ``config.yaml``."""
+    check_compatible(model, data, name)
+    folder, restoring = _open_folder(run_dir, name, data, resume)
+    if resume:
+        check_resumable(folder.read_config(), recipe, name, str(folder.config))
+    kwargs = {
+        "num_classes": getattr(model, "num_classes", data.num_classes),
+        "in_chans": getattr(model, "in_chans", data.in_chans),
+        **(recipe.model_kwargs if model_kwargs is None else model_kwargs),
+    }
     if recipe.channels_last:
         model = model.to(memory_format=torch.channels_last)
-    optimizer = build_optimizer(model, recipe)
-    steps_per_epoch = math.ceil(len(data.train) / recipe.batch_size)
-    schedule = LRSchedule(optimizer, recipe, steps_per_epoch)
+    optimizer = build_optimizer(model, recipe, param_groups)
+    schedule = LRSchedule(optimizer, recipe, math.ceil(len(data.train) / recipe.batch_size))
     generators = {
         "shuffle": torch.Generator().manual_seed(recipe.seed),
         "augment": torch.Generator().manual_seed(recipe.seed + 1),
@@ -347,50 +504,50 @@ def fit(
         if recipe.augment != "none"
         else None
     )
-    history: list[dict[str, float]] = []
-    best_value: float | None = None
-    best_epoch = 0
-    bad_epochs = 0
-    start_epoch = 1
+    run = _Run(
+        name=name,
+        folder=folder,
+        data=data,
+        recipe=recipe,
+        model=model,
+        forward=model,
+        evaluated=model,
+        optimizer=optimizer,
+        schedule=schedule,
+        generators=generators,
+        augment=augment,
+        meta=_checkpoint_meta(name, kwargs, data, recipe),
+        say=say,
+        show_bar=show_bar,
+    )
     config = {
         "model": name,
         "model_kwargs": kwargs,
         "data": data.describe(),
         "recipe": recipe.to_dict(),
         "torch": str(torch.__version__),
-        **(extra_config or {}),
+        **extra_config,
     }
-    if resume:
-        state = load_state(run.state)
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        schedule.load_state_dict(state["schedule"])
-        _set_rng_state(state["rng"], generators)
-        history = list(state["history"])
-        best_value, best_epoch, bad_epochs = (
-            state["best_value"],
-            state["best_epoch"],
-            state["bad_epochs"],
-        )
-        start_epoch = int(state["epoch"]) + 1
-        config["resumed_from_epoch"] = int(state["epoch"])
-        say(f"resuming {run.path} after epoch {state['epoch']}")
-    else:
+    if not restoring:
         torch.manual_seed(recipe.seed)
-    forward = evaluated = model  # what training steps and evaluations call
-    if recipe.fused and not recipe.compile:
-        forward, fusion = fuse(model, training=True)
-        evaluated, _ = fuse(model, training=False)
-        config["fused_layers"] = fusion.fused
-        for line in fusion.fused:
-            say(f"fused: {line}")
-    if recipe.compile:
-        forward = torch.compile(model)
-    run.write_config(config)
-    if start_epoch > recipe.epochs:
-        say(f"{run.path} already completed {start_epoch - 1} epochs (recipe: {recipe.epochs})")
+    _speed_up(run, config)
+    folder.create()
+    if resume:
+        folder.remove_temporary_files()
+    if restoring:
+        _restore(run, load_state(folder.state))
+        config["resumed_from_epoch"] = run.start_epoch - 1
+    elif resume:
+        say(f"{folder.path} has no completed epoch: starting it from the beginning")
+    folder.write_config(config)
+    run.started = run.curves_time = time.perf_counter()
+    return run
 
-    meta_base = {
+
+def _checkpoint_meta(
+    name: str, kwargs: dict[str, Any], data: DataBundle, recipe: Recipe
+) -> dict[str, Any]:
+    return {
         "model": name,
         "model_kwargs": kwargs,
         "data": {
@@ -403,176 +560,265 @@ def fit(
         },
         "recipe": recipe.to_dict(),
     }
-    stop_reason = "completed"
-    started = time.perf_counter()
-    title = f"{name} on {data.name}"
-    curves_written = started
-    try:
-        for epoch in range(start_epoch, recipe.epochs + 1):
-            model.train()
-            forward.train()
-            total_loss = 0.0
-            correct = seen = 0
-            lr = schedule.current_lr()  # the epoch's starting rate is what its row reports
-            bar = _progress(len(data.train), f"epoch {epoch}/{recipe.epochs}", show_bar)
-            t0 = time.perf_counter()
-            batches = iterate_batches(
-                data.train,
-                recipe.batch_size,
-                shuffle=True,
-                generator=generators["shuffle"],
-                augment=augment,
-            )
-            for step, (images, labels) in enumerate(batches, start=1):
-                x = normalize(images, data.mean, data.std)
-                if recipe.channels_last:
-                    x = x.contiguous(memory_format=torch.channels_last)
-                with _autocast(recipe.bf16):
-                    output = forward(x)
-                    loss, logits = compute_loss(
-                        output,
-                        labels,
-                        label_smoothing=recipe.label_smoothing,
-                        aux_weight=recipe.aux_weight,
-                    )
-                loss_value = float(loss.detach())
-                if not math.isfinite(loss_value):
-                    bar.close()
-                    kept = (
-                        f"The last good checkpoint (epoch {epoch - 1}) is kept at {run.last}."
-                        if epoch > start_epoch or run.last.is_file()
-                        else "No checkpoint had been written yet."
-                    )
-                    raise NonFiniteLossError(
-                        f"loss became {loss_value} at epoch {epoch}, step {step} of "
-                        f"{steps_per_epoch} (learning rate {schedule.current_lr():.3g}); training "
-                        f"stopped. {kept} Try a lower learning rate, --grad-clip, or fp32 "
-                        "instead of bf16."
-                    )
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                if recipe.grad_clip > 0:
-                    nn.utils.clip_grad_norm_(model.parameters(), recipe.grad_clip)
-                optimizer.step()
-                schedule.step_iteration()
-                batch = labels.shape[0]
-                total_loss += loss_value * batch
-                correct += int((logits.argmax(1) == labels).sum())
-                seen += batch
-                bar.update(batch)
-                if step % 10 == 0 or seen == len(data.train):
-                    bar.set_postfix(
-                        loss=f"{total_loss / seen:.4f}", acc=f"{100 * correct / seen:.2f}%"
-                    )
-            bar.close()
-            train_seconds = time.perf_counter() - t0
-            t1 = time.perf_counter()
-            val = evaluate(
-                evaluated,
-                data.val,
-                mean=data.mean,
-                std=data.std,
-                batch_size=recipe.eval_batch_size,
-                num_classes=data.num_classes,
-                bf16=recipe.bf16,
-                channels_last=recipe.channels_last,
-            )
-            row = {
-                "epoch": epoch,
-                "lr": lr,
-                "train_loss": total_loss / max(1, seen),
-                "train_acc": 100.0 * correct / max(1, seen),
-                "val_loss": val.loss,
-                "val_acc": val.top1,
-                "val_top5": val.top5,
-                "train_seconds": train_seconds,
-                "eval_seconds": time.perf_counter() - t1,
-                "images_per_second": seen / train_seconds if train_seconds > 0 else 0.0,
-            }
-            history.append(row)
-            value = row[recipe.monitor]
-            is_best = improved(value, best_value, recipe.monitor, threshold=0.0)
-            if is_best:
-                best_value, best_epoch, bad_epochs = value, epoch, 0
-            else:
-                bad_epochs += 1
-            schedule.step_epoch(value)
 
-            meta = {**meta_base, "epoch": epoch, "metrics": row}
-            if is_best:
-                save_checkpoint(run.best, model, meta)
-            save_checkpoint(run.last, model, meta)
-            # optimizer.pt is the commit point of an epoch: one atomic file holding everything a
-            # resume needs, so a kill at any moment leaves a consistent state behind.
-            save_state(
-                run.state,
-                {
-                    "epoch": epoch,
-                    "model": model.state_dict(),
-                    "optimizer": optimizer.state_dict(),
-                    "schedule": schedule.state_dict(),
-                    "rng": _rng_state(generators),
-                    "history": history,
-                    "best_value": best_value,
-                    "best_epoch": best_epoch,
-                    "bad_epochs": bad_epochs,
-                },
-            )
-            run.write_metrics(history)
-            run.log_scalars(row, purge_step=epoch if epoch == start_epoch and resume else None)
-            # Plotting costs a few hundred ms: refresh the PNG at most every 30 s, and at the end.
-            if time.perf_counter() - curves_written > 30 or epoch == recipe.epochs:
-                run.write_curves(history, title)
-                curves_written = time.perf_counter()
-            say(_epoch_line(row, recipe.epochs, is_best))
-            if on_epoch_end is not None:
-                on_epoch_end(row)
-            if recipe.early_stopping and bad_epochs >= recipe.early_stopping:
-                stop_reason = (
-                    f"early stopping: {recipe.monitor} did not improve for {bad_epochs} epochs"
-                )
-                say(stop_reason)
-                break
-    except NonFiniteLossError as error:
-        run.close()
-        if history:
-            run.write_curves(history, title)
-        _write_report(run, name, data, recipe, history, best_epoch, None, f"failed: {error}")
-        raise
-    except KeyboardInterrupt:
-        run.close()
-        if history:
-            run.write_curves(history, title)
-        say(f"\ninterrupted; continue with: cnnzoo train --resume {run.path}")
-        raise
-    run.close()
-    if history and stop_reason != "completed":
-        run.write_curves(history, title)  # early stopping ended before the last epoch
-    seconds = time.perf_counter() - started
 
+def _speed_up(run: _Run, config: dict[str, Any]) -> None:
+    """Fused kernels (recorded in ``config``) or ``torch.compile``, as the recipe asks."""
+    if run.recipe.fused and not run.recipe.compile:
+        run.forward, fusion = fuse(run.model, training=True)
+        run.evaluated, _ = fuse(run.model, training=False)
+        config["fused_layers"] = fusion.fused
+        for line in fusion.fused:
+            run.say(f"fused: {line}")
+    if run.recipe.compile:
+        run.forward = torch.compile(run.model)
+
+
+def _restore(run: _Run, state: dict[str, Any]) -> None:
+    """Continue after the state's epoch; rewrite a checkpoint the kill left behind."""
+    run.model.load_state_dict(state["model"])
+    run.optimizer.load_state_dict(state["optimizer"])
+    run.schedule.load_state_dict(state["schedule"])
+    _set_rng_state(state["rng"], run.generators)
+    run.history = list(state["history"])
+    run.best_value, run.best_epoch = state["best_value"], state["best_epoch"]
+    run.bad_epochs = state["bad_epochs"]
+    run.start_epoch = int(state["epoch"]) + 1
+    run.resumed = True
+    run.say(f"resuming {run.folder.path} after epoch {state['epoch']}")
+    # optimizer.pt is written first at the end of an epoch: a kill right after it can leave
+    # last/best of the epoch before; the state holds this epoch's weights, so write them again.
+    epoch = int(state["epoch"])
+    meta = {**run.meta, "epoch": epoch, "metrics": run.history[-1]}
+    targets = [run.folder.last] + ([run.folder.best] if run.best_epoch == epoch else [])
+    for path in targets:
+        if verified_epoch(path) != epoch:
+            save_checkpoint(path, run.model, meta)
+
+
+def _train_epochs(run: _Run, on_epoch_end: Callable[[dict[str, float]], None] | None) -> None:
+    recipe = run.recipe
+    if run.start_epoch > recipe.epochs:
+        run.say(
+            f"{run.folder.path} already completed {run.start_epoch - 1} epochs "
+            f"(recipe: {recipe.epochs})"
+        )
+    for epoch in range(run.start_epoch, recipe.epochs + 1):
+        row = _train_epoch(run, epoch)
+        is_best = _end_epoch(run, row)
+        run.say(_epoch_line(row, recipe.epochs, is_best))
+        if on_epoch_end is not None:
+            on_epoch_end(row)
+        if recipe.early_stopping and run.bad_epochs >= recipe.early_stopping:
+            run.stop_reason = (
+                f"early stopping: {recipe.monitor} did not improve for {run.bad_epochs} epochs"
+            )
+            run.say(run.stop_reason)
+            break
+
+
+def _train_epoch(run: _Run, epoch: int) -> dict[str, float]:
+    """One pass over the training split, then validation: the epoch's row of the history."""
+    recipe, data = run.recipe, run.data
+    run.model.train()
+    if isinstance(run.forward, nn.Module):
+        run.forward.train()
+    total_loss = 0.0
+    correct = seen = 0
+    lr = run.schedule.current_lr()  # the epoch's starting rate is what its row reports
+    t0 = time.perf_counter()
+    batches = iterate_batches(
+        data.train,
+        recipe.batch_size,
+        shuffle=True,
+        generator=run.generators["shuffle"],
+        augment=run.augment,
+    )
+    with _progress(len(data.train), f"epoch {epoch}/{recipe.epochs}", run.show_bar) as bar:
+        for step, (images, labels) in enumerate(batches, start=1):
+            loss_value, hits = _train_step(run, images, labels, epoch, step)
+            batch = labels.shape[0]
+            total_loss += loss_value * batch
+            correct += hits
+            seen += batch
+            bar.update(batch)
+            if step % 10 == 0 or seen == len(data.train):
+                bar.set_postfix(loss=f"{total_loss / seen:.4f}", acc=f"{100 * correct / seen:.2f}%")
+    train_seconds = time.perf_counter() - t0
+    t1 = time.perf_counter()
+    val = _evaluate_split(run, data.val)
+    if not math.isfinite(val.loss):
+        raise _non_finite(run, f"validation loss became {val.loss} at epoch {epoch}", lr)
+    return {
+        "epoch": epoch,
+        "lr": lr,
+        "train_loss": total_loss / max(1, seen),
+        "train_acc": 100.0 * correct / max(1, seen),
+        "val_loss": val.loss,
+        "val_acc": val.top1,
+        "val_top5": val.top5,
+        "train_seconds": train_seconds,
+        "eval_seconds": time.perf_counter() - t1,
+        "images_per_second": seen / train_seconds if train_seconds > 0 else 0.0,
+    }
+
+
+def _train_step(
+    run: _Run, images: torch.Tensor, labels: torch.Tensor, epoch: int, step: int
+) -> tuple[float, int]:
+    """One optimizer step: ``(loss, correct predictions)`` of the batch."""
+    recipe = run.recipe
+    x = normalize(images, run.data.mean, run.data.std)
+    if recipe.channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    with _autocast(recipe.bf16):
+        loss, logits = compute_loss(
+            run.forward(x),
+            labels,
+            label_smoothing=recipe.label_smoothing,
+            aux_weight=recipe.aux_weight,
+        )
+    loss_value = float(loss.detach())
+    if not math.isfinite(loss_value):
+        steps = math.ceil(len(run.data.train) / recipe.batch_size)
+        raise _non_finite(
+            run,
+            f"loss became {loss_value} at epoch {epoch}, step {step} of {steps}",
+            run.schedule.current_lr(),
+        )
+    run.optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    if recipe.grad_clip > 0:
+        nn.utils.clip_grad_norm_(run.model.parameters(), recipe.grad_clip)
+    run.optimizer.step()
+    run.schedule.step_iteration()
+    return loss_value, int((logits.argmax(1) == labels).sum())
+
+
+def _non_finite(run: _Run, what: str, lr: float) -> NonFiniteLossError:
+    """The error that stops a run whose loss is NaN or infinite; the report records it."""
+    kept = (
+        f"The last good checkpoint (epoch {int(run.history[-1]['epoch'])}) is kept at "
+        f"{run.folder.last}."
+        if run.history
+        else "No checkpoint had been written yet."
+    )
+    remedies = ["a lower learning rate"]
+    remedies.append("a smaller --grad-clip" if run.recipe.grad_clip > 0 else "--grad-clip 1")
+    if run.recipe.bf16:
+        remedies.append("fp32 instead of bf16 (leave out --bf16)")
+    error = NonFiniteLossError(
+        f"{what} (learning rate {lr:.3g}); training stopped. {kept} Try "
+        + ", ".join(remedies[:-1])
+        + f" or {remedies[-1]}."
+    )
+    run.failure = f"failed: {error}"
+    return error
+
+
+# A uniform guess over K classes has loss ln K; a mean training loss a hundred times that means
+# logits hundreds of units apart on the wrong classes: the rate is far too high (tanh LeNet-5
+# at lr 1e6 reaches 1e7 and stays finite).
+EXPLODING_LOSS = 100.0
+"""An epoch's training loss above ``EXPLODING_LOSS x ln(classes)`` gives a warning."""
+
+
+def _warn_if_exploding(run: _Run, row: dict[str, float]) -> None:
+    limit = EXPLODING_LOSS * math.log(max(2, run.data.num_classes))
+    if run.warned_explosion or row["train_loss"] <= limit:
+        return
+    run.warned_explosion = True
+    warnings.warn(
+        f"training loss {row['train_loss']:.4g} at epoch {int(row['epoch'])} is over {limit:.0f} "
+        f"({EXPLODING_LOSS:g} x ln {run.data.num_classes}, the loss of a uniform guess): it is "
+        f"exploding. Try a lower learning rate (now {row['lr']:.3g}) or --grad-clip",
+        RuntimeWarning,
+        stacklevel=4,
+    )
+
+
+def _end_epoch(run: _Run, row: dict[str, float]) -> bool:
+    """Pick the best epoch, commit the epoch to the run folder, log it; ``True`` if best."""
+    recipe, folder = run.recipe, run.folder
+    epoch = int(row["epoch"])
+    _warn_if_exploding(run, row)
+    run.history.append(row)
+    value = row[recipe.monitor]
+    is_best = improved(value, run.best_value, recipe.monitor, threshold=0.0)
+    if is_best:
+        run.best_value, run.best_epoch, run.bad_epochs = value, epoch, 0
+    else:
+        run.bad_epochs += 1
+    run.schedule.step_epoch(value)
+    # optimizer.pt is the commit point of an epoch: one atomic file holding everything a resume
+    # needs. It is written first, so the best checkpoint always belongs to a committed epoch
+    # (a resume rewrites a best/last checkpoint a kill left one epoch behind).
+    save_state(folder.state, _state(run, epoch))
+    meta = {**run.meta, "epoch": epoch, "metrics": row}
+    if is_best:
+        save_checkpoint(folder.best, run.model, meta)
+    save_checkpoint(folder.last, run.model, meta)
+    folder.write_metrics(run.history)
+    folder.log_scalars(row, purge_step=epoch if epoch == run.start_epoch and run.resumed else None)
+    # Plotting costs a few hundred ms: refresh the PNG at most every 30 s, and at the end.
+    if time.perf_counter() - run.curves_time > 30 or epoch == recipe.epochs:
+        _draw_curves(run)
+    return is_best
+
+
+def _state(run: _Run, epoch: int) -> dict[str, Any]:
+    return {
+        "epoch": epoch,
+        "model": run.model.state_dict(),
+        "optimizer": run.optimizer.state_dict(),
+        "schedule": run.schedule.state_dict(),
+        "rng": _rng_state(run.generators),
+        "history": run.history,
+        "best_value": run.best_value,
+        "best_epoch": run.best_epoch,
+        "bad_epochs": run.bad_epochs,
+    }
+
+
+def _draw_curves(run: _Run) -> None:
+    run.folder.write_curves(run.history, f"{run.name} on {run.data.name}")
+    run.curves_epoch = int(run.history[-1]["epoch"])
+    run.curves_time = time.perf_counter()
+
+
+def _evaluate_split(run: _Run, split: TensorSplit) -> Metrics:
+    return evaluate(
+        run.evaluated,
+        split,
+        mean=run.data.mean,
+        std=run.data.std,
+        batch_size=run.recipe.eval_batch_size,
+        num_classes=run.data.num_classes,
+        bf16=run.recipe.bf16,
+        channels_last=run.recipe.channels_last,
+    )
+
+
+def _finish(run: _Run, evaluate_test: bool) -> FitResult:
+    """Load the best checkpoint, evaluate it on the test split, write the report."""
+    seconds = time.perf_counter() - run.started
     test = None
-    if best_epoch and run.best.is_file():
-        load_weights(model, run.best, name=name)
+    if run.best_epoch and run.folder.best.is_file():
+        try:
+            load_weights(run.model, run.folder.best, name=run.name)
+        except CheckpointError as error:
+            _write_report(run, None, f"failed: {error}")
+            raise
         if evaluate_test:
-            test = evaluate(
-                evaluated,
-                data.test,
-                mean=data.mean,
-                std=data.std,
-                batch_size=recipe.eval_batch_size,
-                num_classes=data.num_classes,
-                bf16=recipe.bf16,
-                channels_last=recipe.channels_last,
-            )
-    _write_report(run, name, data, recipe, history, best_epoch, test, stop_reason)
-    best_row = next((r for r in history if r["epoch"] == best_epoch), {})
+            test = _evaluate_split(run, run.data.test)
+    _write_report(run, test, run.stop_reason)
     return FitResult(
-        run_dir=run.path,
-        history=history,
-        best_epoch=best_epoch,
-        best=best_row,
+        run_dir=run.folder.path,
+        history=run.history,
+        best_epoch=run.best_epoch,
+        best=next((r for r in run.history if r["epoch"] == run.best_epoch), {}),
         test=test,
-        stop_reason=stop_reason,
+        stop_reason=run.stop_reason,
         seconds=seconds,
     )
 
@@ -586,22 +832,67 @@ def _epoch_line(row: dict[str, float], epochs: int, is_best: bool) -> str:
     )
 
 
-def _write_report(
-    run: RunFolder,
-    name: str,
-    data: DataBundle,
-    recipe: Recipe,
-    history: list[dict[str, float]],
-    best_epoch: int,
-    test: Metrics | None,
-    status: str,
-) -> None:
-    from cnnzoo.train.checkpoint import atomic_write_text
+# -- report ----------------------------------------------------------------------------------
 
+
+def _write_report(run: _Run, test: Metrics | None, status: str) -> None:
+    """``report.md``: what was trained on what, the best epoch, the test figures and tables."""
+    lines = [f"# {run.name} on {run.data.name}", "", *_report_facts(run, test, status), ""]
+    lines += [
+        "Files: `config.yaml`, `metrics.csv`, `metrics.jsonl`, `curves.png`, "
+        "`checkpoints/best.safetensors`, `checkpoints/last.safetensors`, `optimizer.pt`, "
+        "TensorBoard events (`tensorboard --logdir " + str(run.folder.path.parent) + "`).",
+        "",
+    ]
+    if run.history:
+        lines.append(markdown_table(REPORT_COLUMNS, [_report_row(r) for r in run.history]))
+    if test is not None and test.confusion.shape[0] <= 20:
+        classes = [str(c) for c in run.data.classes]
+        lines += [
+            "Test confusion matrix (rows: true class, columns: predicted):",
+            "",
+            markdown_table(
+                ["true \\ predicted", *classes],
+                [
+                    [label, *map(str, counts)]
+                    for label, counts in zip(classes, test.confusion.tolist(), strict=True)
+                ],
+            ),
+        ]
+    run.folder.write_report("\n".join(lines))
+
+
+REPORT_COLUMNS = [
+    "epoch",
+    "lr",
+    "train loss",
+    "train acc",
+    "val loss",
+    "val acc",
+    "val top-5",
+    "s",
+    "img/s",
+]
+
+
+def _report_row(r: dict[str, float]) -> list[str]:
+    return [
+        str(int(r["epoch"])),
+        f"{r['lr']:.3g}",
+        f"{r['train_loss']:.4f}",
+        f"{r['train_acc']:.2f}",
+        f"{r['val_loss']:.4f}",
+        f"{r['val_acc']:.2f}",
+        f"{r['val_top5']:.2f}",
+        f"{r['train_seconds']:.1f}",
+        f"{r['images_per_second']:,.0f}",
+    ]
+
+
+def _report_facts(run: _Run, test: Metrics | None, status: str) -> list[str]:
+    data, recipe, history = run.data, run.recipe, run.history
     c, h, w = data.input_size
     lines = [
-        f"# {name} on {data.name}",
-        "",
         f"- Status: {status}",
         f"- Data: {data.name} ({data.source}); train {len(data.train):,}, validation "
         f"{len(data.val):,}, test {len(data.test):,} images of {c}x{h}x{w}; split seed "
@@ -611,48 +902,18 @@ def _write_report(
         f"augmentation {recipe.augment}" + (", bf16" if recipe.bf16 else ""),
     ]
     if history:
-        best = next((r for r in history if r["epoch"] == best_epoch), history[-1])
+        best = next((r for r in history if r["epoch"] == run.best_epoch), history[-1])
         train_time = sum(r["train_seconds"] for r in history)
         lines += [
             f"- Epochs completed: {len(history)}; training time {train_time:.1f} s "
             f"({train_time / len(history):.2f} s per epoch, "
             f"{sum(r['images_per_second'] for r in history) / len(history):,.0f} images/s)",
-            f"- Best epoch (on validation {recipe.monitor}): {best_epoch}: validation loss "
+            f"- Best epoch (on validation {recipe.monitor}): {run.best_epoch}: validation loss "
             f"{best['val_loss']:.4f}, top-1 {best['val_acc']:.2f}%, top-5 {best['val_top5']:.2f}%",
         ]
     if test is not None:
-        lines += [
+        lines.append(
             f"- **Test** (best checkpoint, {test.count:,} images): loss {test.loss:.4f}, "
-            f"top-1 **{test.top1:.2f}%**, top-5 {test.top5:.2f}%",
-        ]
-    lines += [
-        "",
-        "Files: `config.yaml`, `metrics.csv`, `metrics.jsonl`, `curves.png`, "
-        "`checkpoints/best.safetensors`, `checkpoints/last.safetensors`, `optimizer.pt`, "
-        "TensorBoard events (`tensorboard --logdir " + str(run.path.parent) + "`).",
-        "",
-    ]
-    if history:
-        lines += [
-            "| epoch | lr | train loss | train acc | val loss | val acc | val top-5 | s | img/s |",
-            "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
-        ]
-        for r in history:
-            lines.append(
-                f"| {int(r['epoch'])} | {r['lr']:.3g} | {r['train_loss']:.4f} | "
-                f"{r['train_acc']:.2f} | {r['val_loss']:.4f} | {r['val_acc']:.2f} | "
-                f"{r['val_top5']:.2f} | {r['train_seconds']:.1f} | {r['images_per_second']:,.0f} |"
-            )
-        lines.append("")
-    if test is not None and test.confusion.shape[0] <= 20:
-        classes = [str(c) for c in data.classes]
-        lines += [
-            "Test confusion matrix (rows: true class, columns: predicted):",
-            "",
-            "| true \\ predicted | " + " | ".join(classes) + " |",
-            "|---|" + "---:|" * len(classes),
-        ]
-        for label, counts in zip(classes, test.confusion.tolist(), strict=True):
-            lines.append(f"| {label} | " + " | ".join(str(v) for v in counts) + " |")
-        lines.append("")
-    atomic_write_text(run.report, "\n".join(lines))
+            f"top-1 **{test.top1:.2f}%**, top-5 {test.top5:.2f}%"
+        )
+    return lines

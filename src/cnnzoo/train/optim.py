@@ -25,7 +25,8 @@ def param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
     This is what the ResNet-era recipes mean by "weight decay" in practice (decaying BN scales
     only hurts); the papers do not distinguish, and with one group the effect is small.
     """
-    decay, no_decay = [], []
+    decay: list[nn.Parameter] = []
+    no_decay: list[nn.Parameter] = []
     for param in model.parameters():
         if not param.requires_grad:
             continue
@@ -44,9 +45,20 @@ def _fused(groups: list[dict[str, Any]]) -> dict[str, bool]:
     return {"fused": True} if ok else {}
 
 
-def build_optimizer(model: nn.Module, recipe: Recipe) -> torch.optim.Optimizer:
-    """SGD (momentum, Nesterov), Adam, AdamW or RMSprop as the recipe says."""
-    groups = param_groups(model, recipe.weight_decay)
+def build_optimizer(
+    model: nn.Module, recipe: Recipe, groups: list[dict[str, Any]] | None = None
+) -> torch.optim.Optimizer:
+    """SGD (momentum, Nesterov), Adam, AdamW or RMSprop as the recipe says.
+
+    ``groups`` replaces :func:`param_groups` (e.g. fine-tuning: a frozen backbone left out, or
+    a smaller rate for it): torch parameter groups, each optionally with ``lr_scale`` (its rate
+    is ``recipe.lr x lr_scale`` throughout the schedule) and ``weight_decay`` (default: the
+    recipe's).
+    """
+    if groups is None:
+        groups = param_groups(model, recipe.weight_decay)
+    else:
+        groups = [{"weight_decay": recipe.weight_decay, **group} for group in groups]
     if recipe.optimizer == "sgd":
         return torch.optim.SGD(
             groups,
@@ -57,11 +69,19 @@ def build_optimizer(model: nn.Module, recipe: Recipe) -> torch.optim.Optimizer:
         )
     if recipe.optimizer == "adam":
         return torch.optim.Adam(
-            groups, lr=recipe.lr, betas=tuple(recipe.betas), eps=recipe.eps, **_fused(groups)
+            groups,
+            lr=recipe.lr,
+            betas=(recipe.betas[0], recipe.betas[1]),
+            eps=recipe.eps,
+            **_fused(groups),
         )
     if recipe.optimizer == "adamw":
         return torch.optim.AdamW(
-            groups, lr=recipe.lr, betas=tuple(recipe.betas), eps=recipe.eps, **_fused(groups)
+            groups,
+            lr=recipe.lr,
+            betas=(recipe.betas[0], recipe.betas[1]),
+            eps=recipe.eps,
+            **_fused(groups),
         )
     if recipe.optimizer == "rmsprop":
         return torch.optim.RMSprop(
@@ -84,7 +104,7 @@ class LRSchedule:
         self.recipe = recipe
         self.steps_per_epoch = max(1, steps_per_epoch)
         self.total_steps = recipe.epochs * self.steps_per_epoch
-        self.base_lrs = [recipe.lr for _ in optimizer.param_groups]
+        self.base_lrs = [recipe.lr * g.get("lr_scale", 1.0) for g in optimizer.param_groups]
         self.iteration = 0
         self.plateau_scale = 1.0
         self.plateau_best: float | None = None

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -44,7 +45,12 @@ class RecipeError(ValueError):
 
 @dataclass
 class Recipe:
-    """All hyper-parameters of a training run. Defaults are a plain SGD run."""
+    """All hyper-parameters of a training run.
+
+    One rule for defaults: a field a recipe leaves out (an empty recipe file leaves out all)
+    takes the value below, and so does a run with no recipe at all (``cnnzoo train MODEL`` with
+    no recipe written for MODEL): Adam at 1e-3, batch 128, 10 epochs, constant rate.
+    """
 
     name: str = "custom"
     description: str = ""
@@ -65,8 +71,8 @@ class Recipe:
     epochs: int = 10
     batch_size: int = 128
     eval_batch_size: int = 1000
-    optimizer: str = "sgd"
-    lr: float = 0.01
+    optimizer: str = "adam"
+    lr: float = 1e-3
     momentum: float = 0.9
     nesterov: bool = False
     weight_decay: float = 0.0
@@ -107,11 +113,12 @@ class Recipe:
     conv -> ReLU -> max-pool stems and dropout; same results up to float rounding order)."""
     model_kwargs: dict[str, Any] = field(default_factory=dict)
 
-    def override(self, **changes: Any) -> Recipe:
-        """A copy with ``changes`` applied (``None`` values are ignored), validated."""
+    def override(self, *, where: str = "override", **changes: Any) -> Recipe:
+        """A copy with ``changes`` applied (``None`` values are ignored), validated; ``where``
+        names their source in errors (e.g. "command line")."""
         merged = self.to_dict()
         merged.update({k: v for k, v in changes.items() if v is not None})
-        return recipe_from_dict(merged, where="override")
+        return recipe_from_dict(merged, where=where)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -198,6 +205,12 @@ def _check_type(annotation: str, value: Any) -> Any:
     raise TypeError
 
 
+def _numbers(value: Any) -> list[float]:
+    """The floats in a field's value (a number, or a list of numbers)."""
+    items = value if isinstance(value, list) else [value]
+    return [v for v in items if isinstance(v, float)]
+
+
 def recipe_from_dict(values: Mapping[str, Any], where: str = "recipe") -> Recipe:
     """Validate ``values`` and build a :class:`Recipe`; ``where`` names the source in errors."""
     if not isinstance(values, Mapping):
@@ -218,6 +231,11 @@ def recipe_from_dict(values: Mapping[str, Any], where: str = "recipe") -> Recipe
             raise RecipeError(
                 f"{where}: field {key!r} must be {_type_name(annotation)}, got {value!r}"
             ) from None
+        if not all(map(math.isfinite, _numbers(value))):
+            raise RecipeError(
+                f"{where}: field {key!r} is {value!r}; it must be a finite number (not NaN or "
+                "infinity)"
+            )
         if key in _CHOICES and value not in _CHOICES[key]:
             raise RecipeError(
                 f"{where}: field {key!r} is {value!r}; choose one of {', '.join(_CHOICES[key])}"
@@ -270,7 +288,7 @@ def recipe_dirs() -> list[Path]:
 
 def list_recipes() -> list[str]:
     """Names of the recipes found in :func:`recipe_dirs`, sorted."""
-    names = set()
+    names: set[str] = set()
     for folder in recipe_dirs():
         if folder.is_dir():
             names.update(p.stem for p in folder.glob("*.yaml"))
