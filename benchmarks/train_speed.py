@@ -26,10 +26,12 @@ stays comparable under load (the engine's own timer is switched to the CPU clock
 from __future__ import annotations
 
 import argparse
+import functools
 import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -46,7 +48,8 @@ from cnnzoo.data import DataBundle, TensorSplit
 from cnnzoo.registry import create_model, get_model_card, is_model
 from cnnzoo.train import Recipe, fit
 
-DEFAULT_IMAGES = {"fashion_cnn": 48_000, "lenet5": 48_000, "resnet20": 5_000}
+DEFAULT_IMAGES = {"fashion_cnn": 24_000, "lenet5": 24_000}
+"""Images per timed epoch; others get ``100G / MACs`` (a few seconds each)."""
 ENGINE_CONFIGS = {
     "fp32, torch ops": {"fused": False},
     "fp32": {},
@@ -60,7 +63,7 @@ def synthetic_bundle(input_size: tuple[int, int, int], n: int, classes: int = 10
     generator = torch.Generator().manual_seed(0)
     images = torch.randint(0, 256, (n, *input_size), dtype=torch.uint8, generator=generator)
     labels = torch.randint(0, classes, (n,), generator=generator)
-    small = TensorSplit(images[:1000].clone(), labels[:1000].clone())
+    small = TensorSplit(images[:256].clone(), labels[:256].clone())
     return DataBundle(
         name="synthetic",
         train=TensorSplit(images, labels),
@@ -91,24 +94,25 @@ def matmul_peak(dtype: torch.dtype, size: int = 2048, repeats: int = 5) -> float
     return 2 * size**3 / best / 1e9
 
 
-def eager_epoch(name: str, data: DataBundle, batch_size: int, epochs: int = 1) -> float:
-    """images/s of the tutorial loop: the median over ``epochs`` epochs."""
+def eager_loop(name: str, data: DataBundle, batch_size: int) -> Callable[[], float]:
+    """A function that runs one epoch of the tutorial loop and returns its images/s."""
     torch.manual_seed(0)
     model = create_model(name, num_classes=data.num_classes, in_chans=data.in_chans)
     x = (data.train.images.float() / 255 - 0.5) / 0.25
     loader = DataLoader(TensorDataset(x, data.train.labels), batch_size=batch_size, shuffle=True)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     model.train()
-    speeds = []
-    for _ in range(epochs):
+
+    def epoch() -> float:
         start = CLOCK()
         for images, labels in loader:
             optimizer.zero_grad()
             loss = F.cross_entropy(model(images), labels)
             loss.backward()
             optimizer.step()
-        speeds.append(len(x) / (CLOCK() - start))
-    return statistics.median(speeds)
+        return len(x) / (CLOCK() - start)
+
+    return epoch
 
 
 def engine_epoch(
@@ -130,17 +134,34 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="+", default=["fashion_cnn", "lenet5", "resnet20"])
     parser.add_argument(
-        "--images", type=int, help="images per epoch (default: 48k; 5k for resnet20)"
+        "--images",
+        type=int,
+        help="images per epoch (default: 24k for the small CNNs, 100G / MACs for the others)",
     )
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument(
-        "--epochs", type=int, default=3, help="epochs per loop; the median is reported"
+        "--epochs",
+        type=int,
+        default=3,
+        help="rounds of one epoch per loop (interleaved); medians and ranges are reported",
     )
     parser.add_argument("--threads", type=int, help="torch threads (default: torch's choice)")
     parser.add_argument(
         "--compile", action="store_true", help="also time torch.compile (slow warm-up)"
     )
     parser.add_argument("--skip-eager", action="store_true")
+    parser.add_argument(
+        "--peak",
+        type=float,
+        help="fp32 matmul GFLOP/s for MFU (bf16: half of it) instead of the one measured now, "
+        "which a loaded machine understates",
+    )
+    parser.add_argument(
+        "--configs",
+        nargs="+",
+        choices=list(ENGINE_CONFIGS),
+        help="engine configurations to time (default: all)",
+    )
     parser.add_argument(
         "--clock",
         choices=["wall", "cpu"],
@@ -157,10 +178,13 @@ def main() -> int:
         torch.set_num_threads(args.threads)
     # Warm-up: the first fit imports TensorBoard and matplotlib; keep that out of the timings.
     engine_epoch("lenet5", synthetic_bundle((1, 32, 32), 64), 32)
-    configs = dict(ENGINE_CONFIGS)
+    configs = {k: v for k, v in ENGINE_CONFIGS.items() if k in (args.configs or ENGINE_CONFIGS)}
     if args.compile:
         configs["compile+bf16"] = {"compile": True, "bf16": True}
     peak32, peak16 = matmul_peak(torch.float32), matmul_peak(torch.bfloat16)
+    if args.peak:
+        print(f"measured matmul peak: fp32 {peak32:.0f}, bf16 {peak16:.0f} GFLOP/s")
+        peak32, peak16 = args.peak, args.peak / 2
     print(
         f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch {args.batch_size}, "
         f"{args.clock} clock"
@@ -168,7 +192,8 @@ def main() -> int:
     print(f"matmul peak: fp32 {peak32:.0f} GFLOP/s, bf16 {peak16:.0f} GFLOP/s")
     print()
     header = (
-        f"{'model':<12} {'loop':<26} {'images/s':>9} {'s/48k epoch':>12} {'vs eager':>9} {'MFU':>7}"
+        f"{'model':<14} {'loop':<26} {'images/s':>9} {'range':^15} {'vs eager':>8} "
+        f"{'(range)':>11} {'MFU':>7}"
     )
     print(header)
     print("-" * len(header))
@@ -177,33 +202,33 @@ def main() -> int:
             print(f"{name:<12} skipped: not registered on this branch")
             continue
         card = get_model_card(name)
-        n = args.images or DEFAULT_IMAGES.get(name, 10_000)
-        data = synthetic_bundle(card.input_size, n)
         macs = summary(name).macs
-        rows = []
-        eager = None
-        if not args.skip_eager:
-            eager = eager_epoch(name, data, args.batch_size, args.epochs)
-            rows.append(("eager (DataLoader)", eager, False))
+        n = args.images or DEFAULT_IMAGES.get(name, max(1024, int(round(100e9 / macs, -2))))
+        data = synthetic_bundle(card.input_size, n)
+        bs = args.batch_size
+        loops = {} if args.skip_eager else {"eager (DataLoader)": eager_loop(name, data, bs)}
         for label, options in configs.items():
-            rows.append(
-                (
-                    f"engine {label}",
-                    engine_epoch(name, data, args.batch_size, args.epochs, **options),
-                    options.get("bf16", False),
-                )
-            )
-        for label, speed, bf16 in rows:
-            flops = 6 * macs * speed / 1e9
-            peak = peak16 if bf16 else peak32
-            ratio = f"{speed / eager:.2f}x" if eager else "-"
+            loops[f"engine {label}"] = functools.partial(engine_epoch, name, data, bs, **options)
+        # Rounds: one epoch of every loop per round, so that each loop sees the same load, and
+        # each round's ratio to eager is a paired measurement.
+        speeds: dict[str, list[float]] = {label: [] for label in loops}
+        for _ in range(args.epochs):
+            for label, run_epoch in loops.items():
+                speeds[label].append(run_epoch())
+        eager = speeds.get("eager (DataLoader)")
+        for label, runs in speeds.items():
+            speed = statistics.median(runs)
+            peak = peak16 if "bf16" in label else peak32
+            ratios = [a / b for a, b in zip(runs, eager, strict=True)] if eager else []
+            ratio = f"{statistics.median(ratios):.2f}x" if ratios else "-"
+            spread = f"{min(ratios):.2f}-{max(ratios):.2f}" if ratios else "-"
             print(
-                f"{name:<12} {label:<26} {speed:>9,.0f} {48_000 / speed:>12.2f} {ratio:>9} "
-                f"{100 * flops / peak:>6.1f}%",
+                f"{name:<14} {label:<26} {speed:>9,.0f} {min(runs):>7,.0f}-{max(runs):<7,.0f} "
+                f"{ratio:>8} {spread:>11} {100 * 6 * macs * speed / 1e9 / peak:>6.1f}%",
                 flush=True,
             )
         print(
-            f"{'':<12} ({n:,} images of {'x'.join(map(str, card.input_size))}, {macs:,} MACs/image)"
+            f"{'':<14} ({n:,} images of {'x'.join(map(str, card.input_size))}, {macs:,} MACs/image)"
         )
     return 0
 

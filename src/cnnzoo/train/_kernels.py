@@ -151,3 +151,164 @@ def dropout_apply(src, dst, seed, threshold, scale):  # pragma: no cover - compi
     for block in numba.prange((n + _BLOCK - 1) // _BLOCK):
         for e in range(block * _BLOCK, min(n, (block + 1) * _BLOCK)):
             dst[e] = src[e] * scale if _keep(seed, e, threshold) else np.float32(0.0)
+
+
+# -- batch norm (training) + residual add + ReLU, NCHW viewed as (B, C, H*W) -------------------
+
+
+@numba.njit(**_OPTIONS)
+def bn_stats(x, mean, var):  # pragma: no cover - compiled
+    """Per-channel mean and biased variance of x (B, C, N) over B and N, float64 sums."""
+    batch, channels, n = x.shape
+    count = batch * n
+    for c in numba.prange(channels):
+        s = 0.0
+        ss = 0.0
+        for b in range(batch):
+            for i in range(n):
+                v = np.float64(x[b, c, i])
+                s += v
+                ss += v * v
+        m = s / count
+        mean[c] = m
+        var[c] = max(ss / count - m * m, 0.0)
+
+
+@numba.njit(**_OPTIONS)
+def bn_act_forward(x, res, out, scale, shift, has_res, relu):  # pragma: no cover - compiled
+    """``out = act(x * scale[c] + shift[c] (+ res))``, act = ReLU or identity; res is ignored
+    unless ``has_res``."""
+    batch, channels, n = x.shape
+    zero = np.float32(0.0)
+    for bc in numba.prange(batch * channels):
+        b = bc // channels
+        c = bc % channels
+        sc = scale[c]
+        sh = shift[c]
+        if has_res:
+            if relu:
+                for i in range(n):
+                    out[b, c, i] = max(x[b, c, i] * sc + sh + res[b, c, i], zero)
+            else:
+                for i in range(n):
+                    out[b, c, i] = x[b, c, i] * sc + sh + res[b, c, i]
+        elif relu:
+            for i in range(n):
+                out[b, c, i] = max(x[b, c, i] * sc + sh, zero)
+        else:
+            for i in range(n):
+                out[b, c, i] = x[b, c, i] * sc + sh
+
+
+@numba.njit(**_OPTIONS)
+def bn_act_backward_sums(grad, out, x, mean, relu, sum_g, sum_gx):  # pragma: no cover - compiled
+    """Per channel: ``sum_g = sum(g)`` and ``sum_gx = sum(g * (x - mean))`` of the gradient ``g``
+    reaching the batch norm's output (``grad`` where ``out > 0`` after a ReLU)."""
+    batch, channels, n = x.shape
+    for c in numba.prange(channels):
+        m = np.float32(mean[c])
+        s1 = 0.0
+        s2 = 0.0
+        for b in range(batch):
+            t1 = np.float32(0.0)
+            t2 = np.float32(0.0)
+            if relu:
+                for i in range(n):
+                    g = grad[b, c, i] if out[b, c, i] > 0 else np.float32(0.0)
+                    t1 += g
+                    t2 += g * (x[b, c, i] - m)
+            else:
+                for i in range(n):
+                    g = grad[b, c, i]
+                    t1 += g
+                    t2 += g * (x[b, c, i] - m)
+            s1 += t1
+            s2 += t2
+        sum_g[c] = s1
+        sum_gx[c] = s2
+
+
+@numba.njit(**_OPTIONS)
+def bn_act_backward_apply(
+    grad, out, x, grad_x, grad_res, coef_g, coef_x, coef_c, has_res, relu
+):  # pragma: no cover - compiled
+    """``grad_x = coef_g[c] * g + coef_x[c] * x + coef_c[c]`` (batch norm's input gradient, linear
+    in g and x once the sums are known) and ``grad_res = g`` if ``has_res``."""
+    batch, channels, n = x.shape
+    zero = np.float32(0.0)
+    for bc in numba.prange(batch * channels):
+        b = bc // channels
+        c = bc % channels
+        kg = coef_g[c]
+        kx = coef_x[c]
+        kc = coef_c[c]
+        for i in range(n):
+            g = grad[b, c, i]
+            if relu and not out[b, c, i] > 0:
+                g = zero
+            grad_x[b, c, i] = kg * g + kx * x[b, c, i] + kc
+            if has_res:
+                grad_res[b, c, i] = g
+
+
+# -- the same for channels_last, viewed as (B*H*W, C) ------------------------------------------
+
+
+@numba.njit(**_OPTIONS)
+def bn_stats_rows(x, sums, squares):  # pragma: no cover - compiled
+    """Partial per-channel sums and sums of squares of x (M, C), one row of ``sums`` /
+    ``squares`` (T, C), float64, per chunk of rows."""
+    rows, channels = x.shape
+    chunks = sums.shape[0]
+    for t in numba.prange(chunks):
+        for m in range(t * rows // chunks, (t + 1) * rows // chunks):
+            for c in range(channels):
+                v = np.float64(x[m, c])
+                sums[t, c] += v
+                squares[t, c] += v * v
+
+
+@numba.njit(**_OPTIONS)
+def bn_act_forward_rows(x, res, out, scale, shift, has_res, relu):  # pragma: no cover - compiled
+    """:func:`bn_act_forward` on (M, C) rows."""
+    rows, channels = x.shape
+    zero = np.float32(0.0)
+    for m in numba.prange(rows):
+        for c in range(channels):
+            v = x[m, c] * scale[c] + shift[c]
+            if has_res:
+                v += res[m, c]
+            out[m, c] = max(v, zero) if relu else v
+
+
+@numba.njit(**_OPTIONS)
+def bn_act_backward_sums_rows(grad, out, x, mean, relu, sum_g, sum_gx):  # pragma: no cover
+    """:func:`bn_act_backward_sums` on (M, C) rows, partial sums (T, C) per chunk of rows."""
+    rows, channels = x.shape
+    chunks = sum_g.shape[0]
+    zero = np.float32(0.0)
+    for t in numba.prange(chunks):
+        for m in range(t * rows // chunks, (t + 1) * rows // chunks):
+            for c in range(channels):
+                g = grad[m, c]
+                if relu and not out[m, c] > 0:
+                    g = zero
+                sum_g[t, c] += g
+                sum_gx[t, c] += g * (x[m, c] - mean[c])
+
+
+@numba.njit(**_OPTIONS)
+def bn_act_backward_apply_rows(
+    grad, out, x, grad_x, grad_res, coef_g, coef_x, coef_c, has_res, relu
+):  # pragma: no cover - compiled
+    """:func:`bn_act_backward_apply` on (M, C) rows."""
+    rows, channels = x.shape
+    zero = np.float32(0.0)
+    for m in numba.prange(rows):
+        for c in range(channels):
+            g = grad[m, c]
+            if relu and not out[m, c] > 0:
+                g = zero
+            grad_x[m, c] = coef_g[c] * g + coef_x[c] * x[m, c] + coef_c[c]
+            if has_res:
+                grad_res[m, c] = g

@@ -20,6 +20,10 @@ MaxPool2d(2) -> Dropout``, spends ~75% of a PyTorch training step in four passes
   and the engine's saved random states govern it. The keep
   probability is ``1 - p`` to within 2**-32.
 
+For batch-norm networks :func:`fuse` also swaps every training-mode ``BatchNorm2d [-> add] ->
+ReLU`` for :mod:`cnnzoo.train.fused_bn`'s one-pass kernels, and, for evaluation, folds every
+batch norm that follows a convolution into it (:mod:`cnnzoo.train.fold`).
+
 :func:`fuse` traces a model with ``torch.fx`` and swaps those patterns for the fused modules,
 sharing the model's parameters: train (or evaluate) the returned module, save the original.
 Anything the kernels do not cover (other dtypes, gradients w.r.t. the input, big convolutions)
@@ -42,14 +46,21 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.nn.modules.utils import _pair
 
+from cnnzoo.train.fold import FoldedConvBatchNorm, fold_batchnorm, fold_graph
+from cnnzoo.train.fused_bn import FusedBatchNormAct, batchnorm_act, fuse_batchnorm_graph
+
 __all__ = [
+    "FusedBatchNormAct",
     "FusedConvReLUMaxPool",
     "FusedDropout",
     "FusionReport",
+    "batchnorm_act",
     "conv_relu_maxpool",
     "dropout",
+    "fold_batchnorm",
     "fuse",
     "kernels_available",
+    "ready_kernels",
 ]
 
 log = logging.getLogger(__name__)
@@ -88,6 +99,14 @@ def _set_threads(kernels: Any) -> None:
     threads = max(1, min(torch.get_num_threads(), kernels.numba.config.NUMBA_NUM_THREADS))
     if kernels.numba.get_num_threads() != threads:
         kernels.numba.set_num_threads(threads)
+
+
+def ready_kernels() -> Any:
+    """The kernels with numba's thread count set to torch's (``None`` without numba)."""
+    kernels = _kernels()
+    if kernels is not None:
+        _set_threads(kernels)
+    return kernels
 
 
 def _plain_float32(*tensors: torch.Tensor) -> bool:
@@ -329,20 +348,39 @@ def fuse(model: nn.Module, training: bool = True) -> tuple[nn.Module, FusionRepo
     Returns ``(module, report)``. The module shares every parameter and buffer with ``model``
     (optimise ``model.parameters()``, save ``model.state_dict()``). It is traced in training mode
     (``training=True``: the graph for training steps, with auxiliary heads and stochastic depth as
-    in ``model.train()``) or in eval mode (for evaluation); use it in that mode only. When nothing
-    can be fused, or the model cannot be traced, ``model`` itself comes back and the report says
-    why. A traced module runs the graph, not ``forward``: Python side effects of ``forward`` (a
+    in ``model.train()``) or in eval mode (for evaluation, where every batch norm right after a
+    convolution is also folded into it: :class:`cnnzoo.train.fold.FoldedConvBatchNorm`, which
+    refolds on each call, so the module follows the training model); use it in that mode only. When nothing can be fused, or the model cannot be
+    traced, ``model`` itself comes back and the report says why. A traced module runs the graph, not ``forward``: Python side effects of ``forward`` (a
     counter, a print) do not happen in it; train with ``fused=False`` where they matter.
     """
     report = FusionReport()
-    if not kernels_available():
-        report.error = "numba is not installed"
-        return model, report
     try:
         graph_module = torch.fx.GraphModule(model, _trace(model, training))
     except Exception as exc:  # any tracing failure means "run it unfused"
         report.error = f"torch.fx cannot trace it ({type(exc).__name__}: {exc})"
         return model, report
+    if kernels_available():
+        _fuse_kernels(graph_module, report)
+        if training:
+            report.fused += fuse_batchnorm_graph(graph_module, _is_relu, ready_kernels)
+    else:
+        report.error = "numba is not installed"
+    if not training:
+        report.fused += fold_graph(
+            graph_module, FoldedConvBatchNorm, lambda conv, bn: f"folded_{conv.replace('.', '_')}"
+        )
+    if not report.fused:
+        return model, report
+    graph_module.graph.lint()
+    graph_module.recompile()
+    graph_module.train(training)
+    log.debug("fused %s: %s", type(model).__name__, report.fused)
+    return graph_module, report
+
+
+def _fuse_kernels(graph_module: torch.fx.GraphModule, report: FusionReport) -> None:
+    """Swap the stem and dropout patterns of ``graph_module`` for the numba-kernel modules."""
     modules = dict(graph_module.named_modules())
     graph = graph_module.graph
     for node in list(graph.nodes):
@@ -387,10 +425,3 @@ def fuse(model: nn.Module, training: bool = True) -> tuple[nn.Module, FusionRepo
         graph_module.add_submodule(name, FusedDropout(drop.p))
         report.fused.append(f"{node.target} -> counter-based dropout")
         node.target = name
-    if not report.fused:
-        return model, report
-    graph.lint()
-    graph_module.recompile()
-    graph_module.train(training)
-    log.debug("fused %s: %s", type(model).__name__, report.fused)
-    return graph_module, report
