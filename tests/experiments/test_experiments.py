@@ -164,3 +164,18 @@ def test_cli(capsys: pytest.CaptureFixture[str], smoke_root: Path, tmp_path: Pat
     assert str(tmp_path / "experiments.md") in capsys.readouterr().out
     with pytest.raises(SystemExit):
         main(["experiment", "run", "ensemble", "--budget", "huge"])
+
+
+def test_a_changed_plan_is_not_mixed_into_an_old_folder(tmp_path: Path) -> None:
+    experiment = get_experiment("lenet5-mnist")
+    folder = tmp_path / "lenet5-mnist-20260101-000000"
+    (folder / "runs").mkdir(parents=True)
+    state = {"name": "lenet5-mnist", "budget": "smoke", "status": "running"}
+    (folder / "experiment.json").write_text(json.dumps(state))
+    member = experiment.plan("smoke", experiment.budgets["smoke"])[0]
+    run = folder / "runs" / member.key
+    run.mkdir()
+    config = {"model": "lenet5", "recipe": member.recipe.override(lr=0.5).to_dict()}
+    (run / "config.yaml").write_text(json.dumps(config))  # JSON is YAML
+    with pytest.raises(ValueError, match=r"cannot continue .*lenet5-seed0: the experiment's plan"):
+        run_experiment(experiment, "smoke", root=tmp_path, log=lambda text: None)

@@ -138,16 +138,25 @@ def _train_member(
     hook = _test_curve_hook(model, data, curve_path) if member.test_curve else None
     state = "continuing" if resume else "training"
     say(f"  {state} {member.key} ({member.model}, seed {member.recipe.seed}) -> {run_dir}")
-    result = fit(
-        model,
-        data,
-        member.recipe,
-        run_dir,
-        model_name=member.model,
-        resume=resume,
-        on_epoch_end=hook,
-        extra_config={"experiment_member": member.key},
-    )
+    try:
+        result = fit(
+            model,
+            data,
+            member.recipe,
+            run_dir,
+            model_name=member.model,
+            resume=resume,
+            on_epoch_end=hook,
+            extra_config={"experiment_member": member.key},
+        )
+    except ValueError as error:
+        if not resume:
+            raise
+        raise ValueError(
+            f"cannot continue {run_dir}: the experiment's plan for {member.key} changed since "
+            f"it was started ({error}); start a fresh folder with `cnnzoo experiment run "
+            f"... --new`"
+        ) from None
     counts = summary(model, data.input_size)
     curve = json.loads(curve_path.read_text()) if curve_path.is_file() else []
     seconds = sum(r["train_seconds"] + r["eval_seconds"] for r in result.history)
