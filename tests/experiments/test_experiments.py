@@ -141,6 +141,7 @@ def test_lab_report_gathers_the_latest_results(smoke_root: Path, tmp_path: Path)
     written = write_lab_report(EXPERIMENTS, smoke_root, tmp_path, ["full", "smoke"])
     page = (tmp_path / "experiments.md").read_text()
     assert "SMOKE budget" in page and "not built" in page
+    assert "| not judged (smoke budget) |" in page
     summary = json.loads((tmp_path / "experiments" / "results.json").read_text())
     assert list(summary) == ORDER + list(NOT_BUILT)
     assert summary["lenet5-mnist"]["budget"] == "smoke"

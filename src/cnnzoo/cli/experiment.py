@@ -73,7 +73,13 @@ def _register_run(commands: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     run.add_argument("name", metavar="NAME", help="an experiment (see `cnnzoo experiment list`)")
-    run.add_argument("--budget", choices=BUDGETS, default="smoke")
+    run.add_argument(
+        "--budget",
+        choices=BUDGETS,
+        default="smoke",
+        help="smoke: seconds on the embedded digits (CI); quick: minutes on a subset; full: "
+        "what the claim is judged on (default smoke)",
+    )
     run.add_argument("--data-dir", help="where MNIST / Fashion-MNIST live (torchvision layout)")
     run.add_argument("--root", default=DEFAULT_ROOT, help="experiments folder")
     run.add_argument(

@@ -48,14 +48,16 @@ def _copy_figures(results: dict[str, Any], figure_dir: Path) -> None:
 
 def _claim_row(name: str, r: dict[str, Any] | None, budgets: Sequence[str]) -> list[str]:
     if r is None:
-        return [name, "-", "-", f"not run at {' / '.join(budgets)} budget", "not run", "-", "-"]
-    reproduced = {True: "yes", False: "**no**", None: "not judged"}[r["reproduced"]]
+        not_run = f"not run at the {' / '.join(budgets)} budget"
+        return [name, "-", "-", "-", not_run, "not run", "-", "-"]
+    reproduced = {True: "yes", False: "**no**", None: f"not judged ({r['budget']} budget)"}
     return [
         name,
         r["claim"],
         r["source"].split(";")[0],
-        f"{r['verdict']} ({r['budget']})",
-        reproduced,
+        r["budget"],
+        r["verdict"].removesuffix(f"; not judged at the {r['budget']} budget"),
+        reproduced[r["reproduced"]],
         f"`{r['command']}`",
         f"{r['wall_seconds']:.0f} s",
     ]
@@ -144,9 +146,9 @@ def _render(
     gathered: Mapping[str, dict[str, Any] | None],
     budgets: Sequence[str],
 ) -> str:
-    headers = ["experiment", "claim", "seed / paper", "measured here", "reproduced", "command"]
+    headers = ["experiment", "claim", "seed / paper", "budget", "measured here", "reproduced"]
     rows = [_claim_row(name, r, budgets) for name, r in gathered.items()]
-    rows += [[name, "-", "-", why, "not built", "-", "-"] for name, why in NOT_BUILT.items()]
+    rows += [[name, "-", "-", "-", why, "not built", "-", "-"] for name, why in NOT_BUILT.items()]
     full = [f"{name}: about {e.budgets['full'].minutes:g} min" for name, e in experiments.items()]
     lines = [
         "# Experiments: the lectures' claims, measured",
@@ -159,8 +161,11 @@ def _render(
         "once per run for the report and never used to choose anything.",
         MACHINE_NOTE,
         "",
-        markdown_table([*headers, "wall time"], rows),
-        "Expected wall time of the full budgets (estimates, not yet run): " + "; ".join(full) + ".",
+        markdown_table([*headers, "command", "wall time"], rows),
+        "Expected wall time of the full budgets (rough estimates from the models' MACs and the "
+        "quick runs' speed on this shared machine; none has been run yet): "
+        + "; ".join(full)
+        + ".",
         "",
         "Run one: `cnnzoo experiment run NAME --budget full --data-dir DIR`; list them: "
         "`cnnzoo experiment list`; rebuild this page: `cnnzoo experiment report`.",
