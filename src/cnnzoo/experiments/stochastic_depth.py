@@ -4,9 +4,13 @@ Huang, Sun, Liu, Sedra, Weinberger, "Deep Networks with Stochastic Depth" (ECCV 
 dropping residual blocks at random during training (linear decay to p_L = 0.5) gives ResNet-110
 on CIFAR-10 a higher training loss but a lower test error (6.41 % -> 5.25 %). The seed deck
 ("CNN architectures", ResNet variants) quotes "increases training loss, but decreases test
-error". Here a CIFAR ResNet (``drop_path_rate`` 0 vs 0.5, cnnzoo's per-sample drop with the
-paper's linear rule) on Fashion-MNIST padded to 32x32, with the paper's CIFAR recipe shortened
-to the budget (see :mod:`cnnzoo.experiments.depth_degradation`).
+error". Here a CIFAR ResNet (``drop_path_rate`` 0 vs 0.5, cnnzoo's default per-mini-batch
+drop with the paper's linear rule) on Fashion-MNIST padded to 32x32, with the paper's CIFAR
+recipe shortened to the budget (see :mod:`cnnzoo.experiments.depth_degradation`).
+
+Known problem (2026-12-02): beyond one optimizer step this fails in the engine's fused SGD
+(``torch._fused_sgd_``: "expected Tensor ... got NoneType"): a block dropped for a whole
+mini-batch leaves its parameters without gradients. Only the smoke budget (one step) runs.
 """
 
 from __future__ import annotations
