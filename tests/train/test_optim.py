@@ -83,3 +83,23 @@ def test_optimizers() -> None:
     assert isinstance(rms, torch.optim.RMSprop) and rms.defaults["alpha"] == 0.9
     assert isinstance(build_optimizer(model, Recipe(optimizer="adamw")), torch.optim.AdamW)
     assert isinstance(build_optimizer(model, Recipe(optimizer="adam")), torch.optim.Adam)
+
+
+def test_sgd_steps_when_stochastic_depth_dropped_a_block_before() -> None:
+    """A block dropped in step 1 has no gradient and no momentum buffer; in step 2 it has a
+    gradient while the others have buffers. Fused SGD raised a TypeError there."""
+    import cnnzoo  # noqa: F401  (registers the models)
+    from cnnzoo import create_model
+
+    model = create_model("resnet20", drop_path_rate=0.5)
+    sgd = build_optimizer(model, Recipe(optimizer="sgd", momentum=0.9, lr=0.1))
+    params = list(model.parameters())
+    for p in params[: len(params) // 2]:
+        p.grad = torch.ones_like(p)
+    sgd.step()
+    for p in params:
+        p.grad = torch.ones_like(p)
+    before = params[-1].detach().clone()
+    sgd.step()
+    assert not sgd.defaults.get("fused")
+    assert torch.allclose(params[-1].detach(), before - 0.1)

@@ -8,9 +8,9 @@ error". Here a CIFAR ResNet (``drop_path_rate`` 0 vs 0.5, cnnzoo's default per-m
 drop with the paper's linear rule) on Fashion-MNIST padded to 32x32, with the paper's CIFAR
 recipe shortened to the budget (see :mod:`cnnzoo.experiments.depth_degradation`).
 
-Known problem (2026-12-02): beyond one optimizer step this fails in the engine's fused SGD
-(``torch._fused_sgd_``: "expected Tensor ... got NoneType"): a block dropped for a whole
-mini-batch leaves its parameters without gradients. Only the smoke budget (one step) runs.
+A block dropped for a whole mini-batch leaves its parameters without gradients for that step;
+the engine therefore trains these models with foreach SGD, not torch's fused SGD, which fails on
+such a step (see :func:`cnnzoo.train.optim.skips_blocks`).
 """
 
 from __future__ import annotations

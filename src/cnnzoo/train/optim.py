@@ -45,6 +45,14 @@ def _fused(groups: list[dict[str, Any]]) -> dict[str, bool]:
     return {"fused": True} if ok else {}
 
 
+def skips_blocks(model: nn.Module) -> bool:
+    """Whether some parameters can miss their gradient in a step: stochastic depth that drops
+    whole blocks (``drop_prob`` > 0). Fused SGD with momentum fails on such a step in torch 2.14
+    ("expected Tensor as element N ... got NoneType") once some momentum buffers exist and others
+    do not, so those models take the foreach path, which skips a parameter without a gradient."""
+    return any(getattr(module, "drop_prob", 0.0) > 0.0 for module in model.modules())
+
+
 def build_optimizer(
     model: nn.Module, recipe: Recipe, groups: list[dict[str, Any]] | None = None
 ) -> torch.optim.Optimizer:
@@ -65,7 +73,7 @@ def build_optimizer(
             lr=recipe.lr,
             momentum=recipe.momentum,
             nesterov=recipe.nesterov and recipe.momentum > 0,
-            **_fused(groups),
+            **({} if skips_blocks(model) else _fused(groups)),
         )
     if recipe.optimizer == "adam":
         return torch.optim.Adam(
