@@ -91,6 +91,7 @@ def _register_train(subparsers: argparse._SubParsersAction) -> None:
         help="train with PyTorch's own ops only (default: fused kernels where a layer fits)",
     )
     p.add_argument("--threads", type=int, help="torch intra-op threads (default: torch's)")
+    _add_device_option(p)
     p.add_argument("--run-dir", help="run folder (default: runs/MODEL-DATA-TIME)")
     p.add_argument("--resume", metavar="RUN", help="continue the run in this folder")
     p.add_argument("--quiet", action="store_true", help="no progress bar or epoch lines")
@@ -119,6 +120,21 @@ _OVERRIDES = {
     "fused": "fused",
     "data": "data",
 }
+
+
+def _add_device_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--device",
+        default="cpu",
+        help="cpu (default), cuda[:N], mps or auto (CUDA, else MPS, else CPU); the fused "
+        "kernels are a CPU path and step aside elsewhere",
+    )
+
+
+def _device(name: str) -> Any:
+    from cnnzoo.train.devices import resolve_device  # start-up: cnnzoo.train loads numba
+
+    return resolve_device(name)
 
 
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:
@@ -210,6 +226,7 @@ def _train(args: argparse.Namespace) -> int:
     )
 
     _check_threads(args.threads)
+    device = _device(args.device)  # a missing GPU is refused before any data is loaded
     resume = args.resume is not None
     if resume:
         recipe, config = resume_recipe(args.resume, where="command line", **_overrides(args))
@@ -253,6 +270,7 @@ def _train(args: argparse.Namespace) -> int:
                 model_kwargs=model_kwargs,
                 resume=resume,
                 quiet=args.quiet,
+                device=device,
                 # Absolute, so that --resume and evaluate work from any directory.
                 extra_config={"data_dir": str(Path(data_dir).expanduser().resolve())}
                 if data_dir
@@ -311,6 +329,7 @@ def _register_evaluate(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--limit", type=int)
     p.add_argument("--batch-size", type=int, default=1000)
     p.add_argument("--bf16", action="store_true")
+    _add_device_option(p)
     p.set_defaults(func=_evaluate)
 
 
@@ -318,8 +337,11 @@ def _evaluate(args: argparse.Namespace) -> int:
     from cnnzoo.data import load_data
     from cnnzoo.train import evaluate, load_checkpoint
 
+    device = _device(args.device)
     paths = [args.checkpoint, *args.ensemble]
     loaded = [load_checkpoint(p) for p in paths]
+    for model, _ in loaded:
+        model.to(device)
     metas = [meta for _, meta in loaded]
     data_meta = metas[0].get("data", {})
     sizes = {tuple(m.get("data", {}).get("input_size", ())) for m in metas}
@@ -432,6 +454,7 @@ def _register_predict(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("checkpoint", metavar="CHECKPOINT")
     p.add_argument("images", nargs="+", metavar="IMAGE")
     p.add_argument("--top", type=int, default=5, help="how many classes to show (default 5)")
+    _add_device_option(p)
     p.set_defaults(func=_predict)
 
 
@@ -443,14 +466,18 @@ def _predict(args: argparse.Namespace) -> int:
 
     if args.top < 1:
         raise ValueError(f"--top must be at least 1 (how many classes to show), got {args.top}")
+    device = _device(args.device)
     model, meta = load_checkpoint(args.checkpoint)
+    model.to(device)
     data = meta.get("data", {})
     c, h, w = data["input_size"]
     classes = [str(x) for x in data.get("classes", range(int(getattr(model, "num_classes", 0))))]
     with _one_line_warnings():
-        images = read_image_files(args.images, c, (h, w))
+        images = read_image_files(args.images, c, (h, w)).to(device)
     with torch.inference_mode():
-        probs = torch.softmax(model(normalize(images, data["mean"], data["std"])).float(), dim=1)
+        probs = torch.softmax(
+            model(normalize(images, data["mean"], data["std"])).float(), dim=1
+        ).cpu()
     k = min(args.top, probs.shape[1])
     for path, row in zip(args.images, probs, strict=True):
         values, indices = row.topk(k)
