@@ -125,12 +125,10 @@ def plot_history(sweep: Sweep, path: Path) -> Path:
         value = float(t.value)
         prev = best_so_far[-1] if best_so_far else value
         best_so_far.append(max(prev, value) if maximize else min(prev, value))
-    for t in sweep.study.get_trials(deepcopy=False):
-        if not t.intermediate_values:
-            continue
-        last = t.intermediate_values[max(t.intermediate_values)]
-        marker, color = ("o", "C0") if t.state == TrialState.COMPLETE else ("x", "C3")
-        ax.plot(t.number, last, marker, color=color)
+        ax.plot(t.number, value, "o", color="C0")
+    for t in sweep.study.get_trials(deepcopy=False, states=(TrialState.PRUNED,)):
+        if t.intermediate_values:  # where it was stopped
+            ax.plot(t.number, t.intermediate_values[max(t.intermediate_values)], "x", color="C3")
     ax.step(xs, best_so_far, where="post", color="C1", label="best so far")
     ax.plot([], [], "o", color="C0", label="complete")
     ax.plot([], [], "x", color="C3", label="pruned (last epoch)")
