@@ -92,6 +92,14 @@ def _register_train(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--threads", type=int, help="torch intra-op threads (default: torch's)")
     _add_device_option(p)
+    p.add_argument(
+        "--nproc",
+        type=int,
+        default=1,
+        metavar="N",
+        help="data-parallel processes on this machine (torch.distributed, gloo); --batch-size "
+        "stays the global batch",
+    )
     p.add_argument("--run-dir", help="run folder (default: runs/MODEL-DATA-TIME)")
     p.add_argument("--resume", metavar="RUN", help="continue the run in this folder")
     p.add_argument("--quiet", action="store_true", help="no progress bar or epoch lines")
@@ -227,6 +235,10 @@ def _train(args: argparse.Namespace) -> int:
 
     _check_threads(args.threads)
     device = _device(args.device)  # a missing GPU is refused before any data is loaded
+    if args.nproc > 1:
+        return _spawn(args.nproc)
+    rank = _join_process_group()
+    args.quiet = args.quiet or rank > 0
     resume = args.resume is not None
     if resume:
         recipe, config = resume_recipe(args.resume, where="command line", **_overrides(args))
@@ -283,8 +295,40 @@ def _train(args: argparse.Namespace) -> int:
         return 143
     except KeyboardInterrupt:
         return 130
-    _print_result(result)
+    if rank == 0:
+        _print_result(result)
     return 0
+
+
+def _spawn(nproc: int) -> int:
+    """Run this command again in ``nproc`` processes through torchrun (torch.distributed.run)."""
+    import subprocess  # start-up: only --nproc needs it
+
+    argv, skip = [], False
+    for arg in sys.argv[1:]:
+        if skip or arg.startswith("--nproc="):
+            skip = False
+            continue
+        if arg == "--nproc":
+            skip = True
+            continue
+        argv.append(arg)
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
+    command += [f"--nproc-per-node={nproc}", "-m", "cnnzoo", *argv]
+    return subprocess.call(command)
+
+
+def _join_process_group() -> int:
+    """Under torchrun (WORLD_SIZE > 1) join the gloo process group; this process's rank."""
+    import os  # start-up: as the other imports of this module
+
+    import torch.distributed as dist  # start-up: torch.distributed loads only under torchrun
+
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return 0
+    if not dist.is_initialized():
+        dist.init_process_group("gloo")
+    return dist.get_rank()
 
 
 def _print_result(result: Any) -> None:

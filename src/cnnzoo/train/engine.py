@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import contextlib
 import math
+import shutil
 import sys
+import tempfile
 import time
 import warnings
 from collections.abc import Callable, Sequence
@@ -39,6 +41,7 @@ from cnnzoo.data import (
 )
 from cnnzoo.models._aux import loss_with_aux
 from cnnzoo.registry import create_model, get_model_card
+from cnnzoo.train import distributed
 from cnnzoo.train.checkpoint import (
     CheckpointError,
     load_state,
@@ -383,6 +386,9 @@ class _Run:
     say: Callable[[str], None]
     show_bar: bool
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    rank: int = 0
+    world: int = 1
+    """Data-parallel ranks (:mod:`cnnzoo.train.distributed`); rank 0 alone writes the run."""
     resumed: bool = False
     start_epoch: int = 1
     history: list[dict[str, float]] = field(default_factory=list)
@@ -461,7 +467,11 @@ def fit(
             _draw_curves(run)  # interrupted, failed, stopped early, or resumed when complete
         if run.failure is not None:
             _write_report(run, None, run.failure)
-    return _finish(run, evaluate_test)
+    try:
+        return _finish(run, evaluate_test)
+    finally:
+        if run.rank > 0:  # the scratch folder of a data-parallel rank
+            shutil.rmtree(run.folder.path, ignore_errors=True)
 
 
 def _open_folder(
@@ -500,6 +510,11 @@ def _prepare(
     """Check everything, build optimizer, schedule and fused model, then (only then) create
     the run folder, restore a resumed run and write ``config.yaml``."""
     check_compatible(model, data, name)
+    rank, world = distributed.world()
+    if rank > 0:  # only rank 0 writes the run; the others keep their files in a scratch folder
+        if resume:
+            raise ValueError("resuming a run with several processes is not supported yet")
+        run_dir, say, show_bar = tempfile.mkdtemp(prefix=f"cnnzoo-rank{rank}-"), _silent, False
     folder, restoring = _open_folder(run_dir, name, data, resume)
     if resume:
         check_resumable(folder.read_config(), recipe, name, str(folder.config))
@@ -538,6 +553,8 @@ def _prepare(
         say=say,
         show_bar=show_bar,
         device=device,
+        rank=rank,
+        world=world,
     )
     config = {
         "model": name,
@@ -546,6 +563,7 @@ def _prepare(
         "recipe": recipe.to_dict(),
         "torch": str(torch.__version__),
         "device": str(device),
+        "processes": world,
         **extra_config,
     }
     if not restoring:
@@ -656,14 +674,18 @@ def _train_epoch(run: _Run, epoch: int) -> dict[str, float]:
     )
     with _progress(len(data.train), f"epoch {epoch}/{recipe.epochs}", run.show_bar) as bar:
         for step, (images, labels) in enumerate(batches, start=1):
+            if run.world > 1:
+                images, labels = distributed.shard(images, labels, run.rank, run.world)
             loss_value, hits = _train_step(run, images, labels, epoch, step)
             batch = labels.shape[0]
             total_loss += loss_value * batch
             correct += hits
             seen += batch
-            bar.update(batch)
+            bar.update(_global_batch(run, step))
             if step % 10 == 0 or seen == len(data.train):
                 bar.set_postfix(loss=f"{total_loss / seen:.4f}", acc=f"{100 * correct / seen:.2f}%")
+    if run.world > 1:
+        total_loss, correct, seen = distributed.sum_across(total_loss, correct, seen)
     train_seconds = time.perf_counter() - t0
     t1 = time.perf_counter()
     val = _evaluate_split(run, data.val)
@@ -709,11 +731,23 @@ def _train_step(
         )
     run.optimizer.zero_grad(set_to_none=True)
     loss.backward()
+    if run.world > 1:
+        distributed.average_gradients(run.model, labels.shape[0], _global_batch(run, step))
     if recipe.grad_clip > 0:
         nn.utils.clip_grad_norm_(run.model.parameters(), recipe.grad_clip)
     run.optimizer.step()
     run.schedule.step_iteration()
     return loss_value, int((logits.argmax(1) == labels).sum())
+
+
+def _global_batch(run: _Run, step: int) -> int:
+    """The size of global batch ``step`` (the last one may be short)."""
+    n, batch = len(run.data.train), run.recipe.batch_size
+    return min(batch, n - (step - 1) * batch)
+
+
+def _silent(text: str) -> None:
+    del text
 
 
 def _non_finite(run: _Run, what: str, lr: float) -> NonFiniteLossError:
