@@ -56,3 +56,13 @@ def test_two_processes_train_the_weights_one_process_trains(tmp_path: Path) -> N
 def test_shard_of_an_even_batch_is_half(rank: int) -> None:
     images, labels = torch.zeros(4, 1, 1, 1), torch.arange(4)
     assert shard(images, labels, rank, 2)[1].tolist() == [2 * rank, 2 * rank + 1]
+
+
+def test_more_processes_than_cores_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    cores = os.cpu_count() or 1
+    assert main(["train", "lenet5", "--nproc", str(cores + 1)]) == 2
+    err = capsys.readouterr().err
+    assert err == (
+        f"error: --nproc {cores + 1} is more than this machine's {cores} cores; give at most "
+        f"{cores}\n"
+    )

@@ -236,7 +236,7 @@ def _train(args: argparse.Namespace) -> int:
     _check_threads(args.threads)
     device = _device(args.device)  # a missing GPU is refused before any data is loaded
     if args.nproc > 1:
-        return _spawn(args.nproc)
+        return _spawn(args.nproc, resume=args.resume is not None)
     rank = _join_process_group()
     args.quiet = args.quiet or rank > 0
     resume = args.resume is not None
@@ -300,9 +300,20 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _spawn(nproc: int) -> int:
+def _spawn(nproc: int, resume: bool) -> int:
     """Run this command again in ``nproc`` processes through torchrun (torch.distributed.run)."""
+    import os  # start-up: as the other imports of this module
     import subprocess  # start-up: only --nproc needs it
+
+    cores = os.cpu_count() or 1
+    if nproc > cores:
+        raise ValueError(
+            f"--nproc {nproc} is more than this machine's {cores} cores; give at most {cores}"
+        )
+    if resume:
+        raise ValueError(
+            "--resume with --nproc is not supported yet; resume with one process (leave out --nproc)"
+        )
 
     argv, skip = [], False
     for arg in sys.argv[1:]:
