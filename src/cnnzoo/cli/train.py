@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import signal
 import sys
 import warnings
@@ -172,7 +173,6 @@ def _default_recipe(model: str, data: str | None) -> Any:
 
 def _check_threads(threads: int | None) -> None:
     """Set torch's intra-op threads; refuse a count below 1."""
-    import os
 
     import torch
 
@@ -302,7 +302,6 @@ def _train(args: argparse.Namespace) -> int:
 
 def _spawn(nproc: int, resume: bool) -> int:
     """Run this command again in ``nproc`` processes through torchrun (torch.distributed.run)."""
-    import os  # start-up: as the other imports of this module
     import subprocess  # start-up: only --nproc needs it
 
     cores = os.cpu_count() or 1
@@ -331,8 +330,6 @@ def _spawn(nproc: int, resume: bool) -> int:
 
 def _join_process_group() -> int:
     """Under torchrun (WORLD_SIZE > 1) join the gloo process group; this process's rank."""
-    import os  # start-up: as the other imports of this module
-
     import torch.distributed as dist  # start-up: torch.distributed loads only under torchrun
 
     if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
