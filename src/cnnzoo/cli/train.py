@@ -92,6 +92,15 @@ def _register_train(subparsers: argparse._SubParsersAction) -> None:
         help="train with PyTorch's own ops only (default: fused kernels where a layer fits)",
     )
     p.add_argument("--threads", type=int, help="torch intra-op threads (default: torch's)")
+    _add_device_option(p)
+    p.add_argument(
+        "--nproc",
+        type=int,
+        default=1,
+        metavar="N",
+        help="data-parallel processes on this machine (torch.distributed, gloo); --batch-size "
+        "stays the global batch",
+    )
     p.add_argument("--run-dir", help="run folder (default: runs/MODEL-DATA-TIME)")
     p.add_argument("--resume", metavar="RUN", help="continue the run in this folder")
     p.add_argument("--quiet", action="store_true", help="no progress bar or epoch lines")
@@ -120,6 +129,21 @@ _OVERRIDES = {
     "fused": "fused",
     "data": "data",
 }
+
+
+def _add_device_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--device",
+        default="cpu",
+        help="cpu (default), cuda[:N], mps or auto (CUDA, else MPS, else CPU); the fused "
+        "kernels are a CPU path and step aside elsewhere",
+    )
+
+
+def _device(name: str) -> Any:
+    from cnnzoo.train.devices import resolve_device  # start-up: cnnzoo.train loads numba
+
+    return resolve_device(name)
 
 
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:
@@ -209,6 +233,11 @@ def _train(args: argparse.Namespace) -> int:
     )
 
     _check_threads(args.threads)
+    device = _device(args.device)  # a missing GPU is refused before any data is loaded
+    if args.nproc > 1:
+        return _spawn(args.nproc, resume=args.resume is not None)
+    rank = _join_process_group()
+    args.quiet = args.quiet or rank > 0
     resume = args.resume is not None
     if resume:
         recipe, config = resume_recipe(args.resume, where="command line", **_overrides(args))
@@ -252,6 +281,7 @@ def _train(args: argparse.Namespace) -> int:
                 model_kwargs=model_kwargs,
                 resume=resume,
                 quiet=args.quiet,
+                device=device,
                 # Absolute, so that --resume and evaluate work from any directory.
                 extra_config={"data_dir": str(Path(data_dir).expanduser().resolve())}
                 if data_dir
@@ -264,8 +294,48 @@ def _train(args: argparse.Namespace) -> int:
         return 143
     except KeyboardInterrupt:
         return 130
-    _print_result(result)
+    if rank == 0:
+        _print_result(result)
     return 0
+
+
+def _spawn(nproc: int, resume: bool) -> int:
+    """Run this command again in ``nproc`` processes through torchrun (torch.distributed.run)."""
+    import subprocess  # start-up: only --nproc needs it
+
+    cores = os.cpu_count() or 1
+    if nproc > cores:
+        raise ValueError(
+            f"--nproc {nproc} is more than this machine's {cores} cores; give at most {cores}"
+        )
+    if resume:
+        raise ValueError(
+            "--resume with --nproc is not supported yet; resume with one process (leave out --nproc)"
+        )
+
+    argv, skip = [], False
+    for arg in sys.argv[1:]:
+        if skip or arg.startswith("--nproc="):
+            skip = False
+            continue
+        if arg == "--nproc":
+            skip = True
+            continue
+        argv.append(arg)
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
+    command += [f"--nproc-per-node={nproc}", "-m", "cnnzoo", *argv]
+    return subprocess.call(command)
+
+
+def _join_process_group() -> int:
+    """Under torchrun (WORLD_SIZE > 1) join the gloo process group; this process's rank."""
+    import torch.distributed as dist  # start-up: torch.distributed loads only under torchrun
+
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return 0
+    if not dist.is_initialized():
+        dist.init_process_group("gloo")
+    return dist.get_rank()
 
 
 def _print_result(result: Any) -> None:
@@ -310,6 +380,7 @@ def _register_evaluate(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--limit", type=int)
     p.add_argument("--batch-size", type=int, default=1000)
     p.add_argument("--bf16", action="store_true")
+    _add_device_option(p)
     p.set_defaults(func=_evaluate)
 
 
@@ -317,8 +388,11 @@ def _evaluate(args: argparse.Namespace) -> int:
     from cnnzoo.data import load_data
     from cnnzoo.train import evaluate, load_checkpoint
 
+    device = _device(args.device)
     paths = [args.checkpoint, *args.ensemble]
     loaded = [_load_any(p, load_checkpoint) for p in paths]
+    for model, _ in loaded:
+        model.to(device)
     metas = [meta for _, meta in loaded]
     data_meta = metas[0].get("data", {})
     sizes = {tuple(m.get("data", {}).get("input_size", ())) for m in metas}
@@ -444,6 +518,7 @@ def _register_predict(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("checkpoint", metavar="CHECKPOINT")
     p.add_argument("images", nargs="+", metavar="IMAGE")
     p.add_argument("--top", type=int, default=5, help="how many classes to show (default 5)")
+    _add_device_option(p)
     p.set_defaults(func=_predict)
 
 
@@ -455,14 +530,18 @@ def _predict(args: argparse.Namespace) -> int:
 
     if args.top < 1:
         raise ValueError(f"--top must be at least 1 (how many classes to show), got {args.top}")
+    device = _device(args.device)
     model, meta = _load_any(args.checkpoint, load_checkpoint)
+    model.to(device)
     data = meta.get("data", {})
     c, h, w = data["input_size"]
     classes = [str(x) for x in data.get("classes", range(int(getattr(model, "num_classes", 0))))]
     with _one_line_warnings():
-        images = read_image_files(args.images, c, (h, w))
+        images = read_image_files(args.images, c, (h, w)).to(device)
     with torch.inference_mode():
-        probs = torch.softmax(model(normalize(images, data["mean"], data["std"])).float(), dim=1)
+        probs = torch.softmax(
+            model(normalize(images, data["mean"], data["std"])).float(), dim=1
+        ).cpu()
     k = min(args.top, probs.shape[1])
     for path, row in zip(args.images, probs, strict=True):
         values, indices = row.topk(k)

@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import contextlib
 import math
+import shutil
 import sys
+import tempfile
 import time
 import warnings
 from collections.abc import Callable, Sequence
@@ -39,6 +41,7 @@ from cnnzoo.data import (
 )
 from cnnzoo.models._aux import loss_with_aux
 from cnnzoo.registry import create_model, get_model_card
+from cnnzoo.train import distributed
 from cnnzoo.train.checkpoint import (
     CheckpointError,
     load_state,
@@ -47,6 +50,7 @@ from cnnzoo.train.checkpoint import (
     save_state,
     verified_epoch,
 )
+from cnnzoo.train.devices import resolve_device
 from cnnzoo.train.fused import fuse
 from cnnzoo.train.optim import LRSchedule, build_optimizer, improved
 from cnnzoo.train.recipes import Recipe, recipe_from_dict
@@ -199,10 +203,17 @@ def compute_loss(
     return loss_with_aux(outputs, labels, aux_weight, criterion), logits
 
 
-def _autocast(enabled: bool) -> contextlib.AbstractContextManager[Any]:
+def _autocast(
+    enabled: bool, device: torch.device | None = None
+) -> contextlib.AbstractContextManager[Any]:
     if not enabled:
         return contextlib.nullcontext()
-    return torch.autocast("cpu", dtype=torch.bfloat16)
+    return torch.autocast(device.type if device is not None else "cpu", dtype=torch.bfloat16)
+
+
+def _device_of(model: nn.Module) -> torch.device:
+    """Where ``model``'s parameters are (the CPU for a model without any)."""
+    return next((p.device for p in model.parameters()), torch.device("cpu"))
 
 
 # -- evaluation ------------------------------------------------------------------------------
@@ -223,6 +234,7 @@ def evaluate(
 
     Give several models for an ensemble: their softmax outputs are averaged (the AlexNet paper's
     averaging of several CNNs' predictions) and the loss is the negative log of that average.
+    Batches go to the first model's device (the data stay in CPU memory).
     """
     models = [model] if isinstance(model, nn.Module) else list(model)
     if not models:
@@ -236,10 +248,12 @@ def evaluate(
     correct1 = correct5 = 0
     confusion = torch.zeros(num_classes * num_classes, dtype=torch.int64)
     k = min(5, num_classes)
+    device = _device_of(models[0])
     try:
-        with torch.inference_mode(), _autocast(bf16):
-            for images, labels in iterate_batches(split, batch_size, shuffle=False):
-                x = normalize(images, mean, std)
+        with torch.inference_mode(), _autocast(bf16, device):
+            for images, cpu_labels in iterate_batches(split, batch_size, shuffle=False):
+                x = normalize(images.to(device), mean, std)
+                labels = cpu_labels.to(device)
                 if channels_last:
                     x = x.contiguous(memory_format=torch.channels_last)
                 if len(models) == 1:
@@ -254,7 +268,7 @@ def evaluate(
                 correct1 += int(hits[:, 0].sum())
                 correct5 += int(hits.any(1).sum())
                 confusion += torch.bincount(
-                    labels * num_classes + top[:, 0], minlength=num_classes * num_classes
+                    cpu_labels * num_classes + top[:, 0].cpu(), minlength=num_classes * num_classes
                 )
     finally:
         for m, mode in zip(models, modes, strict=True):
@@ -371,6 +385,10 @@ class _Run:
     """Metadata shared by every checkpoint of the run (model, data, recipe)."""
     say: Callable[[str], None]
     show_bar: bool
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    rank: int = 0
+    world: int = 1
+    """Data-parallel ranks (:mod:`cnnzoo.train.distributed`); rank 0 alone writes the run."""
     resumed: bool = False
     start_epoch: int = 1
     history: list[dict[str, float]] = field(default_factory=list)
@@ -402,6 +420,7 @@ def fit(
     on_epoch_end: Callable[[dict[str, float]], None] | None = None,
     extra_config: dict[str, Any] | None = None,
     param_groups: list[dict[str, Any]] | None = None,
+    device: str | torch.device = "cpu",
 ) -> FitResult:
     """Train ``model`` on ``data.train`` with ``recipe``, choosing the best epoch on ``data.val``.
 
@@ -418,7 +437,9 @@ def fit(
     run folder, with the epoch's row of the history (raising ``KeyboardInterrupt`` there stops
     the run resumably). ``param_groups`` replaces the optimizer's parameter groups (see
     :func:`cnnzoo.train.build_optimizer`: ``lr_scale`` per group, frozen parameters left out).
-    ``extra_config`` is added to ``config.yaml``.
+    ``extra_config`` is added to ``config.yaml``. ``device`` (see
+    :func:`cnnzoo.train.devices.resolve_device`) is where the model and each batch go; the
+    fused kernels are a CPU path and step aside on any other device.
     """
     run = _prepare(
         model,
@@ -432,6 +453,7 @@ def fit(
         show_bar=(not quiet and sys.stderr.isatty()) if progress is None else progress,
         extra_config=extra_config or {},
         param_groups=param_groups,
+        device=resolve_device(device),
     )
     try:
         _train_epochs(run, on_epoch_end)
@@ -445,7 +467,11 @@ def fit(
             _draw_curves(run)  # interrupted, failed, stopped early, or resumed when complete
         if run.failure is not None:
             _write_report(run, None, run.failure)
-    return _finish(run, evaluate_test)
+    try:
+        return _finish(run, evaluate_test)
+    finally:
+        if run.rank > 0:  # the scratch folder of a data-parallel rank
+            shutil.rmtree(run.folder.path, ignore_errors=True)
 
 
 def _open_folder(
@@ -479,10 +505,16 @@ def _prepare(
     show_bar: bool,
     extra_config: dict[str, Any],
     param_groups: list[dict[str, Any]] | None,
+    device: torch.device,
 ) -> _Run:
     """Check everything, build optimizer, schedule and fused model, then (only then) create
     the run folder, restore a resumed run and write ``config.yaml``."""
     check_compatible(model, data, name)
+    rank, world = distributed.world()
+    if rank > 0:  # only rank 0 writes the run; the others keep their files in a scratch folder
+        if resume:
+            raise ValueError("resuming a run with several processes is not supported yet")
+        run_dir, say, show_bar = tempfile.mkdtemp(prefix=f"cnnzoo-rank{rank}-"), _silent, False
     folder, restoring = _open_folder(run_dir, name, data, resume)
     if resume:
         check_resumable(folder.read_config(), recipe, name, str(folder.config))
@@ -491,6 +523,7 @@ def _prepare(
         "in_chans": getattr(model, "in_chans", data.in_chans),
         **(recipe.model_kwargs if model_kwargs is None else model_kwargs),
     }
+    model = model.to(device)
     if recipe.channels_last:
         model = model.to(memory_format=torch.channels_last)
     optimizer = build_optimizer(model, recipe, param_groups)
@@ -519,6 +552,9 @@ def _prepare(
         meta=_checkpoint_meta(name, kwargs, data, recipe),
         say=say,
         show_bar=show_bar,
+        device=device,
+        rank=rank,
+        world=world,
     )
     config = {
         "model": name,
@@ -526,6 +562,8 @@ def _prepare(
         "data": data.describe(),
         "recipe": recipe.to_dict(),
         "torch": str(torch.__version__),
+        "device": str(device),
+        "processes": world,
         **extra_config,
     }
     if not restoring:
@@ -564,7 +602,7 @@ def _checkpoint_meta(
 
 def _speed_up(run: _Run, config: dict[str, Any]) -> None:
     """Fused kernels (recorded in ``config``) or ``torch.compile``, as the recipe asks."""
-    if run.recipe.fused and not run.recipe.compile:
+    if run.recipe.fused and not run.recipe.compile and run.device.type == "cpu":
         run.forward, fusion = fuse(run.model, training=True)
         run.evaluated, _ = fuse(run.model, training=False)
         config["fused_layers"] = fusion.fused
@@ -636,14 +674,18 @@ def _train_epoch(run: _Run, epoch: int) -> dict[str, float]:
     )
     with _progress(len(data.train), f"epoch {epoch}/{recipe.epochs}", run.show_bar) as bar:
         for step, (images, labels) in enumerate(batches, start=1):
+            if run.world > 1:
+                images, labels = distributed.shard(images, labels, run.rank, run.world)
             loss_value, hits = _train_step(run, images, labels, epoch, step)
             batch = labels.shape[0]
             total_loss += loss_value * batch
             correct += hits
             seen += batch
-            bar.update(batch)
+            bar.update(_global_batch(run, step))
             if step % 10 == 0 or seen == len(data.train):
                 bar.set_postfix(loss=f"{total_loss / seen:.4f}", acc=f"{100 * correct / seen:.2f}%")
+    if run.world > 1:
+        total_loss, correct, seen = distributed.sum_across(total_loss, correct, seen)
     train_seconds = time.perf_counter() - t0
     t1 = time.perf_counter()
     val = _evaluate_split(run, data.val)
@@ -668,10 +710,11 @@ def _train_step(
 ) -> tuple[float, int]:
     """One optimizer step: ``(loss, correct predictions)`` of the batch."""
     recipe = run.recipe
-    x = normalize(images, run.data.mean, run.data.std)
+    x = normalize(images.to(run.device), run.data.mean, run.data.std)
+    labels = labels.to(run.device)
     if recipe.channels_last:
         x = x.contiguous(memory_format=torch.channels_last)
-    with _autocast(recipe.bf16):
+    with _autocast(recipe.bf16, run.device):
         loss, logits = compute_loss(
             run.forward(x),
             labels,
@@ -688,11 +731,23 @@ def _train_step(
         )
     run.optimizer.zero_grad(set_to_none=True)
     loss.backward()
+    if run.world > 1:
+        distributed.average_gradients(run.model, labels.shape[0], _global_batch(run, step))
     if recipe.grad_clip > 0:
         nn.utils.clip_grad_norm_(run.model.parameters(), recipe.grad_clip)
     run.optimizer.step()
     run.schedule.step_iteration()
     return loss_value, int((logits.argmax(1) == labels).sum())
+
+
+def _global_batch(run: _Run, step: int) -> int:
+    """The size of global batch ``step`` (the last one may be short)."""
+    n, batch = len(run.data.train), run.recipe.batch_size
+    return min(batch, n - (step - 1) * batch)
+
+
+def _silent(text: str) -> None:
+    del text
 
 
 def _non_finite(run: _Run, what: str, lr: float) -> NonFiniteLossError:
