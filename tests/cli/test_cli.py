@@ -78,7 +78,7 @@ def test_unknown_family_or_task_names_the_choices(capsys: pytest.CaptureFixture[
     assert code == 2 and err.startswith("error: unknown family 'nope'; the families are: ")
     assert "resnet" in err and "vgg" in err
     code, _, err = run(capsys, "list", "--task", "nope")
-    assert code == 2 and "unknown task 'nope'; the tasks are: classify" in err
+    assert code == 2 and "unknown task 'nope'; the tasks are: caption, classify, gan, lm" in err
     code, out, _ = run(capsys, "list", "lenet5*", "--task", "classify", "--format", "names")
     assert out.split() == ["lenet5", "lenet5_modern", "lenet5_paper", "lenet5_sparse"]
     code, _, err = run(capsys, "list", "vgg*", "--family", "resnet")

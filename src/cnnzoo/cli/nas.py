@@ -6,7 +6,11 @@ import argparse
 import json
 from pathlib import Path
 
+import optuna
+import torch
+
 from cnnzoo.analysis.tables import format_count, markdown_table, text_table
+from cnnzoo.nas import SearchConfig, run_search, search_table
 
 __all__ = ["register"]
 
@@ -72,9 +76,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _search(args: argparse.Namespace) -> int:
-    import torch
-
-    from cnnzoo.nas import SearchConfig, run_search, search_table
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -94,9 +95,6 @@ def _search(args: argparse.Namespace) -> int:
 
 
 def _show(args: argparse.Namespace) -> int:
-    import optuna
-
-    from cnnzoo.nas import search_table
 
     path = Path(args.out) / "study.db"
     if not path.is_file():

@@ -10,7 +10,7 @@ from typing import Any
 import torch
 
 from cnnzoo.cli.train import _default_recipe, _overrides, _print_result
-from cnnzoo.data import DataBundle
+from cnnzoo.data import DataBundle, load_data
 from cnnzoo.registry import create_model
 from cnnzoo.train import Recipe, RunFolder, TrainingError, load_recipe, recipe_from_dict
 from cnnzoo.transfer import (
@@ -159,7 +159,6 @@ def _finetune(args: argparse.Namespace) -> int:
 
 
 def _resume(args: argparse.Namespace) -> tuple[Any, DataBundle, Recipe, dict[str, Any]]:
-    from cnnzoo.data import load_data
 
     config = RunFolder(args.resume).read_config()
     if "finetune" not in config:

@@ -14,6 +14,7 @@ from cnnzoo.analysis.tables import FORMATS, csv_table, format_count, markdown_ta
 from cnnzoo.analysis.throughput import matmul_peak_gflops, measure_throughput
 from cnnzoo.cli import add_threads_option
 from cnnzoo.registry import ModelCard, get_model_card, list_families, list_models
+from cnnzoo.train import load_checkpoint
 from cnnzoo.train.fused import fuse
 
 
@@ -222,7 +223,6 @@ def _summary(args: argparse.Namespace) -> int:
     model = args.model
     if Path(args.model).exists():
         # A run folder or checkpoint (e.g. a channel-pruned model): summarise what it holds.
-        from cnnzoo.train import load_checkpoint
 
         model, meta = load_checkpoint(args.model)
         size = size or tuple(meta["data"]["input_size"])

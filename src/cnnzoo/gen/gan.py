@@ -116,7 +116,7 @@ def train_gan(
     name = "dcgan28" + ("_cond" if config.conditional else "")
     run, state = open_run(run_dir, (name, config.data), resume)
     if state is not None:
-        config = GANConfig(**{**run.read_config()["gan"], "epochs": config.epochs})
+        config = GANConfig(**{**run.read_config(required=())["gan"], "epochs": config.epochs})
     data = load_data(
         config.data, data_dir, seed=config.seed, limit=config.limit, image_size=28, in_chans=1
     )
@@ -283,7 +283,7 @@ def save_grid(path: str | Path, images: torch.Tensor, nrow: int = 8) -> Path:
 
 def load_generator(run_dir: str | Path) -> tuple[DCGANGenerator, dict[str, Any]]:
     run = RunFolder(run_dir)
-    config = run.read_config()
+    config = run.read_config(required=())
     if "gan" not in config:
         raise ValueError(
             f"{run.path} is not a DCGAN run (its config has no 'gan' section); give a folder made by `cnnzoo gan train`"

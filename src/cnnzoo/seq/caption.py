@@ -272,7 +272,7 @@ def train_captioner(
     say = log or (lambda line: None)
     run, state = open_run(run_dir, ("caption_attention_lstm", f"{config.data}_strips"), resume)
     if state is not None:
-        config = CaptionConfig(**{**run.read_config()["caption"], "epochs": config.epochs})
+        config = CaptionConfig(**{**run.read_config(required=())["caption"], "epochs": config.epochs})
     strips = strip_splits(
         data_dir,
         (config.train_strips, config.val_strips, config.test_strips),
@@ -416,7 +416,7 @@ def pretrain_encoder(
 
 def load_captioner(run_dir: str | Path) -> tuple[ShowAttendTell, dict[str, Any]]:
     run = RunFolder(run_dir)
-    config = run.read_config()
+    config = run.read_config(required=())
     if "caption" not in config:
         raise ValueError(
             f"{run.path} is not a captioning run (its config has no 'caption' section); give a folder made by `cnnzoo caption train`"

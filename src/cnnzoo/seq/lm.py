@@ -216,7 +216,7 @@ def train_lm(
     run, state = open_run(run_dir, (name, corpus_name), resume)
     if state is not None:
         # The saved hyper-parameters win, except the number of epochs: resuming is "train on".
-        config = LMConfig(**{**run.read_config()["lm"], "epochs": config.epochs})
+        config = LMConfig(**{**run.read_config(required=())["lm"], "epochs": config.epochs})
     vocab = Vocabulary.from_text(text)
     train, val = split_by_position(vocab.encode(text), config.val_fraction)
     kwargs: dict[str, Any] = {"num_classes": len(vocab), "layers": config.layers}
@@ -372,7 +372,7 @@ def _write_report(
 def load_lm(run_dir: str | Path, which: str = "best") -> tuple[CharRNN, Vocabulary, dict[str, Any]]:
     """The model of a run (``best`` or ``last`` checkpoint), its vocabulary and its config."""
     run = RunFolder(run_dir)
-    config = run.read_config()
+    config = run.read_config(required=())
     if "lm" not in config:
         raise ValueError(
             f"{run.path} is not a language-model run (its config has no 'lm' section); give a folder made by `cnnzoo lm train`"

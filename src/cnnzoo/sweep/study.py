@@ -26,7 +26,7 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
-import cnnzoo
+import cnnzoo.registry
 from cnnzoo.data import DataBundle
 from cnnzoo.sweep.space import Param, parse_space, suggest
 from cnnzoo.train import (
@@ -323,7 +323,7 @@ def run_jobs(sweep: Sweep, trials: int, jobs: int, *, threads: int | None = None
     command = [sys.executable, "-m", "cnnzoo.sweep", sweep.storage, sweep.study.study_name]
     extra = ["--threads", str(threads)] if threads else []
     # Workers import the same cnnzoo as this process (a source tree need not be installed).
-    source = str(Path(cnnzoo.__file__).resolve().parents[1])
+    source = str(Path(cnnzoo.registry.__file__).resolve().parents[1])
     env = {
         **os.environ,
         "PYTHONPATH": os.pathsep.join(filter(None, [source, os.environ.get("PYTHONPATH")])),

@@ -685,7 +685,8 @@ def _train_epoch(run: _Run, epoch: int) -> dict[str, float]:
             if step % 10 == 0 or seen == len(data.train):
                 bar.set_postfix(loss=f"{total_loss / seen:.4f}", acc=f"{100 * correct / seen:.2f}%")
     if run.world > 1:
-        total_loss, correct, seen = distributed.sum_across(total_loss, correct, seen)
+        total_loss, summed_correct, summed_seen = distributed.sum_across(total_loss, correct, seen)
+        correct, seen = round(summed_correct), round(summed_seen)
     train_seconds = time.perf_counter() - t0
     t1 = time.perf_counter()
     val = _evaluate_split(run, data.val)

@@ -38,6 +38,7 @@ __all__ = ["FoldedConvBatchNorm", "fold_batchnorm", "fold_graph", "folded_scale_
 def folded_scale_shift(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> tuple[torch.Tensor, torch.Tensor]:
     """The per-output-channel ``(scale, bias)`` of ``bn(conv(x))`` in eval mode:
     ``conv(x, w * scale) + bias`` computes the same."""
+    assert bn.running_var is not None and bn.running_mean is not None  # callers check this
     scale = torch.rsqrt(bn.running_var + bn.eps)
     if bn.weight is not None:
         scale = scale * bn.weight

@@ -47,6 +47,8 @@ def _reference(
 
 def _update_running_stats(bn: nn.BatchNorm2d, mean: torch.Tensor, var: torch.Tensor, n: int):
     """What ``nn.BatchNorm2d`` does to its buffers in a training step."""
+    assert bn.num_batches_tracked is not None and bn.running_mean is not None  # tracked stats
+    assert bn.running_var is not None
     bn.num_batches_tracked.add_(1)
     momentum = bn.momentum
     if momentum is None:  # cumulative moving average
@@ -233,7 +235,7 @@ def fuse_batchnorm_graph(
         if node.op == "call_module" and type(modules.get(str(node.target))) is nn.Identity:
             node.replace_all_uses_with(node.args[0])
             graph.erase_node(node)
-    done = []
+    done: list[str] = []
     for node in list(graph.nodes):
         if node.op != "call_module" or type(modules.get(str(node.target))) is not nn.BatchNorm2d:
             continue

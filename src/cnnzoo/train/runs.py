@@ -104,8 +104,11 @@ class RunFolder:
         plain = json.loads(json.dumps(config, default=str))
         atomic_write_text(self.config, yaml.safe_dump(plain, sort_keys=False))
 
-    def read_config(self) -> dict[str, Any]:
-        """The run's ``config.yaml``; a missing, broken or incomplete one raises naming it."""
+    def read_config(self, required: tuple[str, ...] = ("model", "recipe")) -> dict[str, Any]:
+        """The run's ``config.yaml``; a missing, broken or incomplete one raises naming it.
+
+        ``required`` are the top-level keys a classifier run has; other kinds of run (language
+        models, GANs, captioning) pass their own and check their section themselves."""
         if not self.config.is_file():
             raise FileNotFoundError(
                 f"{self.path} is not a cnnzoo run folder (no config.yaml); give the folder that "
@@ -120,8 +123,10 @@ class RunFolder:
         except (yaml.YAMLError, UnicodeDecodeError) as error:
             first = str(error).splitlines()[0] if str(error) else type(error).__name__
             raise ValueError(f"{self.config} is not valid YAML ({first}); {remedy}") from None
-        if not isinstance(config, dict) or not {"model", "recipe"} <= set(config):
-            what = "is empty" if config is None else "lacks the model and recipe of the run"
+        if not isinstance(config, dict) or not set(required) <= set(config):
+            what = (
+                "is empty" if config is None else f"lacks the {' and '.join(required)} of the run"
+            )
             raise ValueError(f"{self.config} {what}; {remedy}")
         return config
 

@@ -34,7 +34,7 @@ __all__ = [
 ]
 
 POLICIES = ("head", "all-but-head", "stages:K", "none")
-_HOOK = "_cnnzoo_frozen_bn_hook"
+_HOOK = "_cnnzoo_frozen_bn"
 
 
 def stage_names(model: nn.Module) -> list[str]:
@@ -125,8 +125,7 @@ def freeze(model: nn.Module, policy: str) -> list[str]:
         param.requires_grad_(name not in frozen)
     for module in model.modules():
         if isinstance(module, _BatchNorm) and _all_frozen(module):
-            module.eval()
-            setattr(module, _HOOK, module.register_forward_pre_hook(_keep_eval))
+            _stay_in_eval(module)
     return trainable
 
 
@@ -135,10 +134,16 @@ def _all_frozen(module: nn.Module) -> bool:
     return bool(params) and not any(p.requires_grad for p in params)
 
 
-def _keep_eval(module: nn.Module, args: Any) -> None:
-    # model.train() flips every submodule to training mode each epoch; frozen BN goes back to
-    # eval before it computes anything, so it normalises with (and keeps) its running stats.
-    module.training = False
+def _stay_in_eval(module: nn.Module) -> None:
+    # model.train() flips every submodule to training mode each epoch. A forward pre-hook could
+    # flip frozen BN back, but the engine's fused kernels call batch norm functionally and never
+    # run its hooks; shadowing the module's own train() keeps it in eval for every caller.
+    def train(mode: bool = True) -> nn.Module:
+        return nn.Module.train(module, False)
+
+    module.train = train  # type: ignore[method-assign]
+    setattr(module, _HOOK, True)
+    module.eval()
 
 
 def unfreeze(model: nn.Module) -> None:
@@ -146,9 +151,8 @@ def unfreeze(model: nn.Module) -> None:
     for param in model.parameters():
         param.requires_grad_(True)
     for module in model.modules():
-        handle = getattr(module, _HOOK, None)
-        if handle is not None:
-            handle.remove()
+        if getattr(module, _HOOK, False):
+            del module.train  # the class's train() again
             delattr(module, _HOOK)
             module.train(model.training)
 

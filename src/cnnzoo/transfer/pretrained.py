@@ -27,6 +27,7 @@ from typing import Any
 
 import torch
 import torch.nn as nn
+from safetensors.torch import load_file
 
 from cnnzoo.registry import create_model, get_model_card
 from cnnzoo.train.checkpoint import load_weights, read_metadata
@@ -149,7 +150,6 @@ def _from_checkpoint(name: str, path: Path, kwargs: dict[str, Any]) -> tuple[nn.
 def _other_model_message(
     name: str, path: Path, saved: str, saved_kwargs: dict[str, Any], model: nn.Module
 ) -> str:
-    from safetensors.torch import load_file
 
     tensors = load_file(str(path))
     ours = model.state_dict()
@@ -173,7 +173,8 @@ def _other_model_message(
 
 
 def _from_state_dict_file(name: str, path: Path, kwargs: dict[str, Any]) -> tuple[nn.Module, dict]:
-    from cnnzoo.transfer import torchvision_twins as tv  # torchvision: see _from_torchvision
+    # start-up: torchvision (~2-3 s), as in _from_torchvision
+    from cnnzoo.transfer import torchvision_twins as tv
 
     state = tv.read_state_dict_file(path)
     card = get_model_card(name)
