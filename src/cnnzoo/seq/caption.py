@@ -272,7 +272,9 @@ def train_captioner(
     say = log or (lambda line: None)
     run, state = open_run(run_dir, ("caption_attention_lstm", f"{config.data}_strips"), resume)
     if state is not None:
-        config = CaptionConfig(**{**run.read_config(required=())["caption"], "epochs": config.epochs})
+        config = CaptionConfig(
+            **{**run.read_config(required=())["caption"], "epochs": config.epochs}
+        )
     strips = strip_splits(
         data_dir,
         (config.train_strips, config.val_strips, config.test_strips),
