@@ -35,6 +35,14 @@ SKIPPED = {
     "demo": "trains LeNet-5 for 30 epochs and prints timings",
     "evaluate": "needs a trained run folder",
     "predict": "needs a trained run folder",
+    "finetune": "fine-tunes a trained run on real data",
+    "neighbors": "needs a trained run folder and real data",
+    "visualize": "needs a trained run folder and real data",
+    "compress": "trains through the Deep Compression pipeline (minutes)",
+    "export": "needs a compressed run folder",
+    "experiment": "trains the experiment's runs (minutes)",
+    "lm": "trains language models",
+    "sweep": "trains the sweep's trials",
 }
 
 
