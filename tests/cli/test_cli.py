@@ -80,7 +80,13 @@ def test_unknown_family_or_task_names_the_choices(capsys: pytest.CaptureFixture[
     code, _, err = run(capsys, "list", "--task", "nope")
     assert code == 2 and "unknown task 'nope'; the tasks are: caption, classify, gan, lm" in err
     code, out, _ = run(capsys, "list", "lenet5*", "--task", "classify", "--format", "names")
-    assert out.split() == ["lenet5", "lenet5_modern", "lenet5_paper", "lenet5_sparse"]
+    assert out.split() == [
+        "lenet5",
+        "lenet5_caffe",
+        "lenet5_modern",
+        "lenet5_paper",
+        "lenet5_sparse",
+    ]
     code, _, err = run(capsys, "list", "vgg*", "--family", "resnet")
     assert code == 2 and "no model in family 'resnet' matches 'vgg*'" in err
 
