@@ -128,9 +128,11 @@ def test_fused_and_plain_engines_agree_on_resnet20(
     # fp32 rounding alone moves ResNet-20's gradients by ~2e-3 relative (PyTorch's and the
     # kernels' both, against float64), and training amplifies it (at lr 0.05 with momentum,
     # both fp32 runs drift apart from float64 by ~1e-3 in loss after 6 steps): a gentle rate.
+    # A clean-clone CI run measured 1.5e-3 between the engines' epoch-2 training losses, so the
+    # bound is 5e-3; a wrong kernel is caught by the per-kernel value and gradient tests above.
     for a, b in zip(runs[True].history, runs[False].history, strict=True):
-        assert a["train_loss"] == pytest.approx(b["train_loss"], rel=1e-3)
-        assert a["val_loss"] == pytest.approx(b["val_loss"], rel=2e-3)
+        assert a["train_loss"] == pytest.approx(b["train_loss"], rel=5e-3)
+        assert a["val_loss"] == pytest.approx(b["val_loss"], rel=5e-3)
     assert runs[True].history[0]["train_loss"] != runs[True].history[1]["train_loss"]
     config = RunFolder(runs[True].run_dir).read_config()
     assert len(config["fused_layers"]) == 19
