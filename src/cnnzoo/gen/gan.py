@@ -43,8 +43,8 @@ from cnnzoo.seq.loop import (
     commit_epoch,
     open_run,
     plot_history,
+    restore,
     rng_state,
-    set_rng_state,
     train_classifier,
 )
 from cnnzoo.train import load_checkpoint, load_weights
@@ -129,16 +129,8 @@ def train_gan(
     opt_g = torch.optim.Adam(gen.parameters(), lr=config.lr, betas=betas)
     opt_d = torch.optim.Adam(disc.parameters(), lr=config.lr, betas=betas)
     shuffle = torch.Generator().manual_seed(config.seed)
-    history: list[dict[str, float]] = []
-    start = 1
-    if state is not None:
-        gen.load_state_dict(state["model"])
-        disc.load_state_dict(state["discriminator"])
-        opt_g.load_state_dict(state["opt_g"])
-        opt_d.load_state_dict(state["opt_d"])
-        set_rng_state(state["rng"], shuffle)
-        history, start = list(state["history"]), state["epoch"] + 1
-        say(f"resuming {run.path} after epoch {state['epoch']}")
+    parts = {"model": gen, "discriminator": disc, "opt_g": opt_g, "opt_d": opt_d}
+    history, _, start = restore(state, parts, shuffle, say, run)
     run.write_config(
         {
             "model": "dcgan28_generator",

@@ -42,8 +42,8 @@ from cnnzoo.seq.loop import (
     commit_epoch,
     open_run,
     plot_history,
+    restore,
     rng_state,
-    set_rng_state,
     train_classifier,
 )
 from cnnzoo.train.checkpoint import (
@@ -293,14 +293,8 @@ def train_captioner(
     model.encoder.requires_grad_(not frozen)
     optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=config.lr)
     shuffle = torch.Generator().manual_seed(config.seed)
-    history: list[dict[str, float]] = []
-    best, start = math.inf, 1
-    if state is not None:
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        set_rng_state(state["rng"], shuffle)
-        history, best, start = list(state["history"]), state["best"], state["epoch"] + 1
-        say(f"resuming {run.path} after epoch {state['epoch']}")
+    parts = {"model": model, "optimizer": optimizer}
+    history, best, start = restore(state, parts, shuffle, say, run)
     run.write_config(
         {
             "model": "caption_attention_lstm",

@@ -29,7 +29,7 @@ from matplotlib.figure import Figure
 
 from cnnzoo.models.rnn import CELLS, CharRNN, ExplicitLSTMCell
 from cnnzoo.registry import create_model
-from cnnzoo.seq.loop import commit_epoch, open_run, plot_history, rng_state, set_rng_state
+from cnnzoo.seq.loop import commit_epoch, open_run, plot_history, restore, rng_state
 from cnnzoo.train.checkpoint import atomic_write_text, atomic_write_with, load_weights
 from cnnzoo.train.runs import RunFolder
 
@@ -228,14 +228,8 @@ def train_lm(
     params = sum(p.numel() for p in model.parameters())
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
     generator = torch.Generator().manual_seed(config.seed)
-    history: list[dict[str, float]] = []
-    best, start = math.inf, 1
-    if state is not None:
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        set_rng_state(state["rng"], generator)
-        history, best, start = list(state["history"]), state["best"], state["epoch"] + 1
-        say(f"resuming {run.path} after epoch {state['epoch']}")
+    parts = {"model": model, "optimizer": optimizer}
+    history, best, start = restore(state, parts, generator, say, run)
     run.write_config(
         {
             "model": name,

@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,7 @@ __all__ = [
     "commit_epoch",
     "open_run",
     "plot_history",
+    "restore",
     "rng_state",
     "set_rng_state",
     "train_classifier",
@@ -75,6 +77,25 @@ def rng_state(generator: torch.Generator) -> dict[str, torch.Tensor]:
 def set_rng_state(state: dict[str, torch.Tensor], generator: torch.Generator) -> None:
     torch.set_rng_state(state["torch"])
     generator.set_state(state["generator"])
+
+
+def restore(
+    state: dict[str, Any] | None,
+    parts: dict[str, Any],
+    generator: torch.Generator,
+    say: Callable[[str], None],
+    run: RunFolder,
+) -> tuple[list[dict[str, float]], float, int]:
+    """``(history, best, first epoch to train)``: a new run's, or a resumed one's after loading
+    each of ``parts`` (models and optimizers, by their key in the saved state) and the random
+    states."""
+    if state is None:
+        return [], math.inf, 1
+    for key, part in parts.items():
+        part.load_state_dict(state[key])
+    set_rng_state(state["rng"], generator)
+    say(f"resuming {run.path} after epoch {state['epoch']}")
+    return list(state["history"]), state.get("best", math.inf), state["epoch"] + 1
 
 
 def commit_epoch(
