@@ -569,6 +569,14 @@ def _prepare(
     if not restoring:
         torch.manual_seed(recipe.seed)
     _speed_up(run, config)
+    _start_folder(run, config, resume, restoring)
+    run.started = run.curves_time = time.perf_counter()
+    return run
+
+
+def _start_folder(run: _Run, config: dict[str, Any], resume: bool, restoring: bool) -> None:
+    """Create the run folder, restore a resumed run's state, and write ``config.yaml``."""
+    folder = run.folder
     folder.create()
     if resume:
         folder.remove_temporary_files()
@@ -576,10 +584,8 @@ def _prepare(
         _restore(run, load_state(folder.state))
         config["resumed_from_epoch"] = run.start_epoch - 1
     elif resume:
-        say(f"{folder.path} has no completed epoch: starting it from the beginning")
+        run.say(f"{folder.path} has no completed epoch: starting it from the beginning")
     folder.write_config(config)
-    run.started = run.curves_time = time.perf_counter()
-    return run
 
 
 def _checkpoint_meta(
