@@ -19,15 +19,21 @@ from cnnzoo.train.fused import fuse
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    raw = argparse.RawDescriptionHelpFormatter
+    _register_list(subparsers)
+    _register_info(subparsers)
+    _register_summary(subparsers)
+    _register_compare(subparsers)
+    _register_bench(subparsers)
 
+
+def _register_list(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "list",
         help="list registered models",
         description="List registered models, optionally those matching a shell-style pattern.",
         epilog="examples:\n  cnnzoo list\n  cnnzoo list 'vgg*' --format md\n"
         "  cnnzoo list --family resnet --task classify",
-        formatter_class=raw,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("pattern", nargs="?", default="*", help="shell-style pattern, e.g. 'resnet*'")
     p.add_argument("--family", help="only this family (e.g. vgg; `cnnzoo list` shows them)")
@@ -40,17 +46,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.set_defaults(func=_list)
 
+
+def _register_info(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "info",
         help="show a model's card",
         description="Show a model's card: paper, default input, reference counts and notes.",
         epilog="example:\n  cnnzoo info lenet5",
-        formatter_class=raw,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("model", metavar="MODEL")
     p.add_argument("--format", choices=("text", "json"), default="text")
     p.set_defaults(func=_info)
 
+
+def _register_summary(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "summary",
         help="per-layer table: shapes, params, MACs, memory, receptive field",
@@ -61,7 +71,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         ),
         epilog="examples:\n  cnnzoo summary lenet5\n  cnnzoo summary fashion_cnn --format md\n"
         "  cnnzoo summary lenet5 --input 1x32x32 --num-classes 26 --format json",
-        formatter_class=raw,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("model", metavar="MODEL", help="a registered model, or a run folder/checkpoint")
     p.add_argument("--input", help="input size CxHxW (default: the model card's)")
@@ -73,6 +83,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_threads_option(p)
     p.set_defaults(func=_summary)
 
+
+def _register_compare(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "compare",
         help="compare models: params, MACs, memory, efficiency",
@@ -83,7 +95,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         ),
         epilog="examples:\n  cnnzoo compare lenet5 fashion_cnn\n"
         "  cnnzoo compare alexnet vgg16 resnet50 --plot compare.png",
-        formatter_class=raw,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("models", nargs="+", metavar="MODEL")
     p.add_argument("--input", help="one input size CxHxW for all (default: each card's)")
@@ -92,6 +104,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_threads_option(p)
     p.set_defaults(func=_compare)
 
+
+def _register_bench(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "bench",
         help="measure images/s on this machine",
@@ -102,7 +116,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         ),
         epilog="examples:\n  cnnzoo bench lenet5 fashion_cnn\n"
         "  cnnzoo bench fashion_cnn --train --batch-size 256 --fused",
-        formatter_class=raw,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("models", nargs="+", metavar="MODEL")
     p.add_argument("--batch-size", type=int, default=32)
