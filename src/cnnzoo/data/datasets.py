@@ -230,6 +230,41 @@ def _convert_channels(images: torch.Tensor, in_chans: int) -> torch.Tensor:
     raise DataError(f"cannot convert {c}-channel images to {in_chans} channels")
 
 
+def _splits(
+    raw: readers.RawData, name: str, val_fraction: float, seed: int, limit: int | None
+) -> tuple[TensorSplit, TensorSplit, TensorSplit, list[str]]:
+    """Train, validation and test splits of a read data set (the test split held out of the
+    training set where the set has none; validation held out of training unless the set has
+    its own; each cut to ``limit``), and the notes saying how."""
+    train = _to_split(*raw.train)
+    notes = list(raw.notes)
+    if raw.test_is_holdout:
+        rest, held = stratified_split(train.labels, TEST_HOLDOUT, HOLDOUT_SEED)
+        test, train = train.subset(held), train.subset(rest)
+        notes.append(
+            f"test = stratified {TEST_HOLDOUT:.0%} holdout of all {len(rest) + len(held)} "
+            f"images, fixed seed {HOLDOUT_SEED}"
+        )
+    else:
+        test = _to_split(*raw.test)
+    if raw.val is not None:
+        val = _to_split(*raw.val)
+    else:
+        kept, held = stratified_split(train.labels, val_fraction, seed)
+        if len(kept) == 0 or len(held) == 0:
+            raise DataError(
+                f"{name}: {len(train)} training images are too few to hold out "
+                f"val_fraction={val_fraction} for validation"
+            )
+        train, val = train.subset(kept), train.subset(held)
+    if limit is not None:
+        train, val, test = (
+            s.subset(stratified_subset(s.labels, limit, seed + offset))
+            for offset, s in enumerate((train, val, test))
+        )
+    return train, val, test, notes
+
+
 def load_data(
     name: str | None = "digits",
     data_dir: str | os.PathLike | None = None,
@@ -273,32 +308,7 @@ def load_data(
     root = resolve_data_dir(data_dir)
     raw = _read(key, root, download, in_chans, size)
 
-    train = _to_split(*raw.train)
-    notes = list(raw.notes)
-    if raw.test_is_holdout:
-        rest, held = stratified_split(train.labels, TEST_HOLDOUT, HOLDOUT_SEED)
-        test, train = train.subset(held), train.subset(rest)
-        notes.append(
-            f"test = stratified {TEST_HOLDOUT:.0%} holdout of all {len(rest) + len(held)} "
-            f"images, fixed seed {HOLDOUT_SEED}"
-        )
-    else:
-        test = _to_split(*raw.test)
-    if raw.val is not None:
-        val = _to_split(*raw.val)
-    else:
-        kept, held = stratified_split(train.labels, val_fraction, seed)
-        if len(kept) == 0 or len(held) == 0:
-            raise DataError(
-                f"{name}: {len(train)} training images are too few to hold out "
-                f"val_fraction={val_fraction} for validation"
-            )
-        train, val = train.subset(kept), train.subset(held)
-    if limit is not None:
-        train, val, test = (
-            s.subset(stratified_subset(s.labels, limit, seed + offset))
-            for offset, s in enumerate((train, val, test))
-        )
+    train, val, test, notes = _splits(raw, name, val_fraction, seed, limit)
 
     native = train.image_size
     target = size or native
