@@ -54,8 +54,12 @@ class Paper:
 class Reported:
     """One published figure set for a variant: who states it, on what data, what it says.
 
-    Figures are as published (``macs=1_814_000_000`` for torchvision's "1.814 GFLOPS", which
-    counts multiply-accumulates); ``None`` where the source states nothing.
+    Figures are as published, at the source's own rounding: ``params=270_000`` for a table's
+    "0.27M", ``macs=1_814_000_000`` for torchvision's "1.814 GFLOPS" (which counts
+    multiply-accumulates, as do the papers' "FLOPs" and "mult-adds" unless ``note`` says
+    otherwise). Accuracy is ``top1`` / ``top5`` when the source gives accuracy and
+    ``top1_error`` / ``top5_error`` when it gives error rates (in percent); ``None`` where the
+    source states nothing.
     """
 
     source: str
@@ -65,17 +69,43 @@ class Reported:
     params: int | None = None
     macs: int | None = None
     note: str = ""
+    top1_error: float | None = None
+    top5_error: float | None = None
 
-    def __str__(self) -> str:
+    def figures(self) -> str:
+        """The figures alone, e.g. "0.27M params, 8.75% top-1 error"."""
         parts = [
-            f"{self.params:,} params" if self.params is not None else "",
-            f"{self.macs / 1e9:.3f}G MACs" if self.macs is not None else "",
+            f"{published_count(self.params)} params" if self.params is not None else "",
+            f"{published_count(self.macs)} MACs" if self.macs is not None else "",
             f"{self.top1}% top-1" if self.top1 is not None else "",
             f"{self.top5}% top-5" if self.top5 is not None else "",
+            f"{self.top1_error}% top-1 error" if self.top1_error is not None else "",
+            f"{self.top5_error}% top-5 error" if self.top5_error is not None else "",
         ]
-        figures = ", ".join(p for p in parts if p)
+        return ", ".join(p for p in parts if p)
+
+    @property
+    def accuracy(self) -> float | None:
+        """Top-1 accuracy in percent: ``top1``, or 100 minus ``top1_error``."""
+        if self.top1 is not None:
+            return self.top1
+        return None if self.top1_error is None else round(100 - self.top1_error, 6)
+
+    def __str__(self) -> str:
         note = f" ({self.note})" if self.note else ""
-        return f"{self.source}, {self.dataset}: {figures}{note}"
+        return f"{self.source}, {self.dataset}: {self.figures()}{note}"
+
+
+def published_count(n: int) -> str:
+    """A published count as a source would round it: "0.27M", "1.814G", else "60,000".
+
+    Counts of at least 100,000 that are whole thousandths of a million (or of a billion, from
+    10^9 on) are scaled; anything else is written out with thousands separators.
+    """
+    scale, unit = (10**9, "G") if n >= 10**9 else (10**6, "M")
+    if n >= 100_000 and n % (scale // 1000) == 0:
+        return f"{n / scale:g}{unit}"
+    return f"{n:,}"
 
 
 @dataclass(frozen=True)
@@ -99,7 +129,11 @@ class ModelCard:
     notes: str = ""
     tags: tuple[str, ...] = field(default_factory=tuple)
     figures: tuple[Reported, ...] = ()
-    """The published figures as structured fields (``reported`` is the prose with context)."""
+    """The published figures as structured fields, one :class:`Reported` per source and data
+    set (``reported`` keeps only the prose context that is not a figure)."""
+    no_figures: str = ""
+    """Why no source publishes figures for this variant (our own small-input variant, a course
+    net, ...). Set exactly when ``figures`` is empty, so a card never just forgets them."""
     torchvision: str | None = None
     """The torchvision builder of this variant's twin: the same tensors in the same order and
     shapes, computing the same function (so its weights load one-to-one), or ``None``."""
@@ -128,6 +162,7 @@ class ModelCard:
             "notes": self.notes,
             "tags": list(self.tags),
             "figures": [asdict(f) for f in self.figures],
+            "no_figures": self.no_figures,
             "torchvision": self.torchvision,
             "task": self.task,
         }
@@ -196,6 +231,8 @@ def _docstring(card: ModelCard, own: str | None) -> str:
     if card.torchvision:
         lines.append(f"Same tensors and function as torchvision.models.{card.torchvision}.")
     lines += [f"Reported by {figure}." for figure in card.figures]
+    if card.no_figures:
+        lines.append(f"No published figures: {card.no_figures}.")
     for label, text in (("Published", card.reported), ("Notes", card.notes)):
         if text:
             lines += ["", f"{label}: {text}"]

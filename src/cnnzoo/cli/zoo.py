@@ -218,6 +218,8 @@ def _info(args: argparse.Namespace) -> int:
         f"  reported:  {card.reported or '-'}",
     ]
     lines += [f"  figures:   {figure}" for figure in card.figures]
+    if card.no_figures:
+        lines.append(f"  figures:   none published ({card.no_figures})")
 
     if card.top1 is not None:
         lines.append(f"  top-1:     {card.top1}% on {card.dataset} (reported)")

@@ -185,7 +185,14 @@ def _out_size(size: int, kernel: int, stride: int, padding: int, ceil: bool) -> 
     return out
 
 
-_TV_REPORTED = "torchvision.models.alexnet: 61,100,840 params, 56.522% top-1 (torchvision docs)"
+# Table 2's single CNN and section 1's parameter count, both of the two-tower network.
+KRIZHEVSKY_FIGURE = Reported(
+    "Krizhevsky et al. 2012, section 1 and Table 2",
+    params=60_000_000,
+    top1_error=40.7,
+    top5_error=18.2,
+    note="'60 million parameters' of the two-tower net; 1 CNN, ILSVRC-2012 validation",
+)
 
 
 @register_model(
@@ -194,11 +201,13 @@ _TV_REPORTED = "torchvision.models.alexnet: 61,100,840 params, 56.522% top-1 (to
     params=62_378_344,
     macs=1_135_256_096,
     top1=59.3,
-    reported="Paper: 'about 60 million parameters' (two towers), 1 CNN 40.7% top-1 / 18.2% "
-    "top-5 error on ILSVRC-2012 val (Table 2); MACs not stated. Course Keras table (single "
-    "tower): 62,378,344 params.",
+    reported="The paper does not state MACs.",
     notes="Single tower: conv2/4/5 see all maps (the course's table). Input 227x227; LRN k=2, "
     "n=5, alpha=1e-4, beta=0.75 before max-pool; dropout 0.5 after FC6/FC7; paper init.",
+    figures=(
+        KRIZHEVSKY_FIGURE,
+        Reported("course Keras table", params=62_378_344, note="this single-tower variant"),
+    ),
 )
 def alexnet(**kwargs) -> AlexNet:
     return AlexNet(ALEXNET_CONVS, **kwargs)
@@ -210,11 +219,14 @@ def alexnet(**kwargs) -> AlexNet:
     params=60_965_224,
     macs=724_406_816,
     top1=59.3,
-    reported="Paper: 'about 60 million parameters', 1 CNN 40.7% top-1 / 18.2% top-5 error "
-    "on ILSVRC-2012 val (Table 2). Caffe bvlc_alexnet (same towers): 60,965,224 params.",
+    reported="The paper does not state MACs.",
     notes="The paper's two-GPU network as grouped convolutions: conv2, conv4, conv5 have "
     "groups=2 (each tower sees only its own maps), conv3 and FC6-8 cross towers, LRN per "
     "tower. conv1 is one dense 96-map layer (each tower's 48 kernels see the whole image).",
+    figures=(
+        KRIZHEVSKY_FIGURE,
+        Reported("Caffe bvlc_alexnet", params=60_965_224, note="the same two towers"),
+    ),
 )
 def alexnet_2tower(**kwargs) -> AlexNet:
     return AlexNet(ALEXNET_2TOWER_CONVS, lrn_groups=2, **kwargs)
@@ -226,7 +238,6 @@ def alexnet_2tower(**kwargs) -> AlexNet:
     params=61_100_840,
     macs=714_188_480,
     top1=56.522,
-    reported=_TV_REPORTED,
     notes="torchvision's AlexNet (from 'One weird trick', Krizhevsky 2014): 64/192/384/256/256 "
     "maps, conv1 padding 2, no LRN, AdaptiveAvgPool2d(6) so any input >= 63x63 works, "
     "dropout before FC6/FC7, PyTorch default init. Parameter count equals torchvision's.",

@@ -179,9 +179,10 @@ def caption_loss(logits: torch.Tensor, captions: torch.Tensor) -> torch.Tensor:
     params=425_711,
     macs=17_090_816,
     dataset="strips of 2-4 MNIST digits",
-    reported="no published count (the paper's VGG + LSTM is far larger); counted here",
+    reported="The paper's VGG + LSTM is far larger.",
     notes="encoder fashion_deeper_m2's features + its fc1 as a 5x5 window conv (22 places x 128 "
     "+ (x, y) on 28x112), LSTM 128, attention 64, embedding 32; MACs for 5 greedy steps",
+    no_figures="our small-input captioner of MNIST digit strips: no source counts or scores it",
 )
 def caption_attention_lstm(
     num_classes: int = len(CAPTION_WORDS), in_chans: int = 1, **kwargs

@@ -12,7 +12,7 @@ import torch
 import torch.nn as nn
 
 from cnnzoo.models._base import Classifier
-from cnnzoo.registry import Paper, register_model
+from cnnzoo.registry import Paper, Reported, register_model
 
 __all__ = ["FashionCNN"]
 
@@ -71,7 +71,15 @@ class FashionCNN(Classifier):
     macs=888_192,
     dataset="Fashion-MNIST",
     top1=91.0,
-    reported="Course Keras table: 320 + 692,352 + 1,290 = 693,962 params; about 91% test accuracy.",
+    figures=(
+        Reported(
+            "course Keras notebook",
+            "Fashion-MNIST",
+            top1=91.0,
+            params=693_962,
+            note="'about 91%' test accuracy; layers 320 + 692,352 + 1,290",
+        ),
+    ),
 )
 def fashion_cnn(**kwargs) -> FashionCNN:
     return FashionCNN(**kwargs)

@@ -280,7 +280,7 @@ _GOOGLENET_REPORTED = (
     input_size=(3, 224, 224),
     params=13_378_280,
     macs=1_582_671_872,
-    reported=_GOOGLENET_REPORTED,
+    reported="Table 1 states per-layer figures only: its params column sums to about 6.8M and its ops column to about 1.5G multiply-adds (no auxiliary heads); section 1 also says 12x fewer parameters than AlexNet. Top-1 is not stated.",
     top1=None,
     notes="Paper architecture: LRN, no batch norm, true 5x5 branches, dropout 0.4. The count "
     "includes both auxiliary heads (aux_logits=True, needed to train as the paper did); "
@@ -288,6 +288,14 @@ _GOOGLENET_REPORTED = (
     "heads not run). The heads hold 6,379,728 params (mostly their 2048x1024 FC layers). "
     "Table 1's conv1 row (2.7K params, 34M ops) does not match a 7x7 RGB "
     "convolution to 64 maps (9,472 params, 118M MACs), which explains most of 1.58 vs 1.5 GMACs.",
+    figures=(
+        Reported(
+            "Szegedy et al. 2015, section 1",
+            macs=1_500_000_000,
+            note="'a computational budget of 1.5 billion multiply-adds at inference time'",
+        ),
+        Reported("Szegedy et al. 2015, Table 3", top5_error=10.07, note="1 model, 1 crop"),
+    ),
 )
 def googlenet(**kwargs) -> GoogLeNet:
     return GoogLeNet(**kwargs)
@@ -298,9 +306,7 @@ def googlenet(**kwargs) -> GoogLeNet:
     input_size=(3, 224, 224),
     params=13_004_888,
     macs=1_498_376_192,
-    reported="torchvision googlenet: 13,004,888 params with aux_logits=True, 6,624,904 without "
-    "(the pretrained weights ship without the heads); 1.50 GFLOPS as torchvision counts "
-    "them (MACs); ImageNet top-1 69.778%.",
+    reported="torchvision counts 13,004,888 parameters with aux_logits=True; its weights ship without the heads.",
     top1=69.778,
     notes="torchvision's variant, not the paper's: batch norm (eps 1e-3) after every bias-free "
     "convolution, no LRN, a 3x3 where the paper has a 5x5, last max pool 2x2, dropout 0.2, "

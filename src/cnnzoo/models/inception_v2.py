@@ -32,7 +32,7 @@ import torch.nn as nn
 
 from cnnzoo.layers import ConvNormAct
 from cnnzoo.models._base import PooledClassifier
-from cnnzoo.registry import Paper, register_model
+from cnnzoo.registry import Paper, Reported, register_model
 
 __all__ = ["BNInception", "BNInceptionModule"]
 
@@ -147,15 +147,23 @@ class BNInception(PooledClassifier):
     input_size=(3, 224, 224),
     params=11_285_224,
     macs=2_032_600_064,
-    reported="Paper section 4.2: 'The network contains 13.6M parameters' (its Figure 5 "
-    "table, which we follow, sums to 11.3M: the paper does not itemise the difference); "
-    "multiply-adds not stated. Figure 3: the single network "
-    "BN-x30 reaches 74.8% maximum validation accuracy (Inception baseline 72.2%); the ensemble "
-    "of six reaches 4.9% top-5 error (multi-crop).",
+    reported="Its Figure 5 table, which we follow, sums to 11.3M parameters; the paper does not itemise the difference. Multiply-adds are not stated.",
     top1=74.8,
     notes="'Inception v2' = BN-Inception of Ioffe & Szegedy (Figure 5), not the 'Inception-v2' "
     "of the Rethinking paper. Plain 7x7 first convolution (TF-slim uses a separable one), "
     "bias-free convolutions, no auxiliary heads, no dropout by default.",
+    figures=(
+        Reported(
+            "Ioffe & Szegedy 2015, section 4.2",
+            params=13_600_000,
+            note="'The network contains 13.6M parameters'",
+        ),
+        Reported(
+            "Ioffe & Szegedy 2015, Figure 3",
+            top1=74.8,
+            note="BN-x30, a single network, maximum validation accuracy (Inception baseline 72.2%)",
+        ),
+    ),
 )
 def bn_inception(**kwargs) -> BNInception:
     return BNInception(**kwargs)

@@ -37,7 +37,7 @@ from cnnzoo.models._base import PooledClassifier
 
 # TF-slim's convolution unit, as in Inception v3 (same eps, 'same' padding unless given).
 from cnnzoo.models.inception_v3 import conv_bn
-from cnnzoo.registry import Paper, register_model
+from cnnzoo.registry import Paper, Reported, register_model
 
 __all__ = ["InceptionResNetV2", "InceptionV4"]
 
@@ -327,14 +327,23 @@ class InceptionResNetV2(PooledClassifier):
     input_size=(3, 299, 299),
     params=42_679_816,
     macs=12_253_974_624,
-    reported="Paper: parameters and multiply-adds not stated; Table 2: 20.0% top-1 / 5.0% "
-    "top-5 error (single model, single crop, non-blacklisted ILSVRC 2012 validation subset). timm / Cadene "
-    "inception_v4 (ports of the released TF-slim model): 42.68M params.",
+    reported="The paper states neither parameters nor multiply-adds.",
     top1=80.0,
     notes="Figures 3-9 of the paper; same architecture as the released TF-slim model. Dropout "
     "keep probability 0.8 (drop_rate=0.2). Kernel shapes are (height, width); the order of the "
     "1x7/7x1 and 1x3/3x1 convolutions inside towers is the released model's (it does not change "
     "the counts).",
+    figures=(
+        Reported(
+            "Szegedy et al. 2017, Table 2",
+            top1_error=20.0,
+            top5_error=5.0,
+            note="single model, single crop, non-blacklisted ILSVRC 2012 validation subset",
+        ),
+        Reported(
+            "timm / Cadene pretrainedmodels (ports of the TF-slim release)", params=42_680_000
+        ),
+    ),
 )
 def inception_v4(**kwargs) -> InceptionV4:
     return InceptionV4(**kwargs)
@@ -345,13 +354,22 @@ def inception_v4(**kwargs) -> InceptionV4:
     input_size=(3, 299, 299),
     params=55_843_464,
     macs=13_155_794_016,
-    reported="Paper: parameters and multiply-adds not stated (compute said to be similar to "
-    "Inception-v4); Table 2: 19.9% top-1 / 4.9% top-5 error (single model, single crop). "
-    "timm / Cadene inception_resnet_v2 (ports of the released TF-slim model): 55.84M params.",
+    reported="The paper states neither parameters nor multiply-adds (compute said to be similar to Inception-v4).",
     top1=80.1,
     notes="The released network (TF-slim), not the paper's figures, which do not fit together "
     "(1152 vs 1154 and 2144 vs 2048 channels): Inception-v3-style stem + mixed5b, 10/20/10 "
     "residual blocks scaled 0.17/0.10/0.20, final 1x1 conv to 1536.",
+    figures=(
+        Reported(
+            "Szegedy et al. 2017, Table 2",
+            top1_error=19.9,
+            top5_error=4.9,
+            note="single model, single crop, non-blacklisted ILSVRC 2012 validation subset",
+        ),
+        Reported(
+            "timm / Cadene pretrainedmodels (ports of the TF-slim release)", params=55_840_000
+        ),
+    ),
 )
 def inception_resnet_v2(**kwargs) -> InceptionResNetV2:
     return InceptionResNetV2(**kwargs)

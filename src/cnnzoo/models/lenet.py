@@ -34,7 +34,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from cnnzoo.models._base import Classifier
-from cnnzoo.registry import Paper, register_model
+from cnnzoo.registry import Paper, Reported, register_model
 
 __all__ = ["C3_TABLE", "LeNet5", "ScaledTanh", "SparseConv2d", "Subsampling"]
 
@@ -238,6 +238,25 @@ class LeNet5(Classifier):
         return self.classifier(self.flatten(x))
 
 
+# The paper's figures are for its LeNet-5 (sparse C3, trainable subsampling, RBF outputs);
+# every variant here restates them as the reference it is measured against.
+LECUN_FIGURES = (
+    Reported(
+        "LeCun et al. 1998, sections II.B and III.C",
+        "MNIST",
+        params=60_000,
+        top1_error=0.95,
+        note="the paper's LeNet-5: sparse C3, trainable subsampling, RBF outputs; no distortions",
+    ),
+    Reported(
+        "LeCun et al. 1998, section III.C",
+        "MNIST",
+        top1_error=0.8,
+        note="the same net trained on distorted images",
+    ),
+)
+
+
 @register_model(
     paper=LECUN_1998,
     input_size=(1, 32, 32),
@@ -245,10 +264,9 @@ class LeNet5(Classifier):
     params=61_706,
     macs=416_520,
     dataset="MNIST",
-    reported="Paper section II.B: 60,000 trainable parameters (C1 156, S2 12, C3 1,516, S4 32, "
-    "C5 48,120, F6 10,164; the RBF output's weights are fixed). Error 0.95% on MNIST test.",
     notes="C3 fully connected to S2 (2,416 weights instead of the paper's 1,516); average pooling "
     "without trainable coefficients; linear output layer. Needs a 32x32 input: pad or resize MNIST.",
+    figures=LECUN_FIGURES,
 )
 def lenet5(**kwargs) -> LeNet5:
     return LeNet5(**kwargs)
@@ -261,12 +279,11 @@ def lenet5(**kwargs) -> LeNet5:
     params=60_806,
     macs=326_520,
     dataset="MNIST",
-    reported="Paper section II.B: C3 has 1,516 trainable parameters; the whole network 60,000 "
-    "trainable parameters (with trainable subsampling). Error 0.95% on MNIST test.",
     notes="C3 with the paper's Table I: 6 maps x 3 inputs + 9 x 4 + 1 x 6 = 60 connections, "
     "60 x 25 weights + 16 biases = 1,516 parameters (full C3: 16 x 6 x 25 + 16 = 2,416). Total "
     "60,806 = C1 156 + C3 1,516 + C5 48,120 + F6 10,164 + linear output 850. Average pooling "
     "without trainable coefficients; plain tanh.",
+    figures=LECUN_FIGURES,
 )
 def lenet5_sparse(**kwargs) -> LeNet5:
     return LeNet5(sparse_c3=True, **kwargs)
@@ -279,11 +296,10 @@ def lenet5_sparse(**kwargs) -> LeNet5:
     params=60_850,
     macs=326_520,
     dataset="MNIST",
-    reported="Paper section II.B: C1 156, S2 12, C3 1,516, S4 32, C5 48,120, F6 10,164 = 60,000 "
-    "trainable parameters; error 0.95% on MNIST test (0.8% with distortions).",
     notes="Sparse C3, trainable subsampling (coefficient + bias per map, then 1.7159 tanh(2x/3)) "
     "and the scaled tanh everywhere: 60,000 parameters up to F6, as in the paper, + 850 for a "
     "linear output layer in place of the fixed Euclidean RBF units.",
+    figures=LECUN_FIGURES,
 )
 def lenet5_paper(**kwargs) -> LeNet5:
     return LeNet5(sparse_c3=True, act="scaled_tanh", pool="trainable", **kwargs)
@@ -296,8 +312,8 @@ def lenet5_paper(**kwargs) -> LeNet5:
     params=61_706,
     macs=416_520,
     dataset="MNIST",
-    reported="No published figure for this variant (same shapes as lenet5: 61,706 params).",
     notes="Modern rewrite: ReLU instead of tanh, 2x2 max-pooling instead of subsampling, full C3.",
+    no_figures="a modern rewrite of LeNet-5 (ReLU, max-pooling, full C3) that no source trains or counts",
 )
 def lenet5_modern(**kwargs) -> LeNet5:
     return LeNet5(act="relu", pool="max", **kwargs)

@@ -25,7 +25,7 @@ import torch
 import torch.nn as nn
 
 from cnnzoo.models._base import Classifier
-from cnnzoo.registry import Paper, register_model
+from cnnzoo.registry import Paper, Reported, register_model
 
 __all__ = ["LeNet5Caffe", "LeNet300100"]
 
@@ -43,10 +43,6 @@ JIA_2014 = Paper(
     year=2014,
     venue="ACM Multimedia",
     url="https://github.com/BVLC/caffe/blob/master/examples/mnist/lenet_train_test.prototxt",
-)
-DEEP_COMPRESSION = (
-    "Han, Mao, Dally 2016 (Deep Compression, ICLR), Table 1: {ref} error {err}; pruned + "
-    "quantized + Huffman-coded {size} ({ratio}) at {new_err} error."
 )
 
 
@@ -121,14 +117,29 @@ class LeNet5Caffe(Classifier):
     params=266_610,
     macs=266_200,
     dataset="MNIST",
-    reported="LeCun et al. 1998, Fig. 9: 2-layer NN 300+100 hidden units, 3.05% test error "
-    "(no distortions). "
-    + DEEP_COMPRESSION.format(
-        ref="reference", err="1.64%", size="1,070 KB -> 27 KB", ratio="40x", new_err="1.58%"
-    )
-    + " Parameters: 784x300+300 + 300x100+100 + 100x10+10 = 266,610.",
+    reported="Our count, which neither source gives: 784x300+300 + 300x100+100 + 100x10+10 = 266,610.",
     notes="ReLU hidden units (as in the Caffe model Han et al. compressed; LeCun et al. used "
     "sigmoid units). Input 28x28 flattened.",
+    figures=(
+        Reported(
+            "LeCun et al. 1998, Fig. 9",
+            "MNIST",
+            top1_error=3.05,
+            note="2-layer NN, 300+100 hidden units, no distortions",
+        ),
+        Reported(
+            "Han, Mao & Dally 2016, Table 1",
+            "MNIST",
+            top1_error=1.64,
+            note="reference model, 1,070 KB",
+        ),
+        Reported(
+            "Han, Mao & Dally 2016, Table 1",
+            "MNIST",
+            top1_error=1.58,
+            note="pruned, quantized and Huffman-coded: 27 KB, 40x smaller",
+        ),
+    ),
 )
 def lenet_300_100(**kwargs) -> LeNet300100:
     return LeNet300100(**kwargs)
@@ -142,12 +153,23 @@ def lenet_300_100(**kwargs) -> LeNet300100:
     params=431_080,
     macs=2_293_000,
     dataset="MNIST",
-    reported=DEEP_COMPRESSION.format(
-        ref="LeNet-5 reference", err="0.80%", size="1,720 KB -> 44 KB", ratio="39x", new_err="0.74%"
-    )
-    + " Parameters: conv1 520 + conv2 25,050 + ip1 400,500 + ip2 5,010 = 431,080.",
+    reported="Our count, which the source does not give: conv1 520 + conv2 25,050 + ip1 400,500 + ip2 5,010 = 431,080.",
     notes="Caffe's LeNet-5, not LeCun's: 20/50 filters, max-pooling, no activation after the "
     "convolutions, a 500-unit ReLU layer; 28x28 input without padding.",
+    figures=(
+        Reported(
+            "Han, Mao & Dally 2016, Table 1",
+            "MNIST",
+            top1_error=0.8,
+            note="LeNet-5 reference model, 1,720 KB",
+        ),
+        Reported(
+            "Han, Mao & Dally 2016, Table 1",
+            "MNIST",
+            top1_error=0.74,
+            note="pruned, quantized and Huffman-coded: 44 KB, 39x smaller",
+        ),
+    ),
 )
 def lenet5_caffe(**kwargs) -> LeNet5Caffe:
     return LeNet5Caffe(**kwargs)

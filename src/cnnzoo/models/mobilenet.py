@@ -227,44 +227,36 @@ class MobileNetV2(Classifier):
 # paper's figures. Paper: Table 6 (width at 224), Table 7 (resolution at width 1.0), and the
 # 0.50 MobileNet-160 of Tables 9/10; the other combinations appear only in Figures 4-5.
 
-_V1_PAPER: dict[tuple[str, int], str] = {
-    ("1_0", 224): "Paper Tables 6/7: 70.6% top-1, 569M mult-adds, 4.2M params",
-    ("1_0", 192): "Paper Table 7: 69.1% top-1, 418M mult-adds, 4.2M params",
-    ("1_0", 160): "Paper Table 7: 67.2% top-1, 290M mult-adds, 4.2M params",
-    ("1_0", 128): "Paper Table 7: 64.4% top-1, 186M mult-adds, 4.2M params",
-    ("0_75", 224): "Paper Table 6: 68.4% top-1, 325M mult-adds, 2.6M params",
-    ("0_5", 224): "Paper Table 6: 63.7% top-1, 149M mult-adds, 1.3M params",
-    ("0_5", 160): "Paper Tables 9/10: 60.2% top-1, 76M mult-adds, 1.32M params",
-    ("0_25", 224): "Paper Table 6: 50.6% top-1, 41M mult-adds, 0.5M params",
+# Paper: where the figures are, top-1 %, million mult-adds, million parameters (FC included).
+_V1_PAPER: dict[tuple[str, int], tuple[str, float, int, float]] = {
+    ("1_0", 224): ("Tables 6 and 7", 70.6, 569, 4.2),
+    ("1_0", 192): ("Table 7", 69.1, 418, 4.2),
+    ("1_0", 160): ("Table 7", 67.2, 290, 4.2),
+    ("1_0", 128): ("Table 7", 64.4, 186, 4.2),
+    ("0_75", 224): ("Table 6", 68.4, 325, 2.6),
+    ("0_5", 224): ("Table 6", 63.7, 149, 1.3),
+    ("0_5", 160): ("Tables 9 and 10", 60.2, 76, 1.32),
+    ("0_25", 224): ("Table 6", 50.6, 41, 0.5),
 }
-_V1_PAPER_TOP1 = {
-    ("1_0", 224): 70.6,
-    ("1_0", 192): 69.1,
-    ("1_0", 160): 67.2,
-    ("1_0", 128): 64.4,
-    ("0_75", 224): 68.4,
-    ("0_5", 224): 63.7,
-    ("0_5", 160): 60.2,
-    ("0_25", 224): 50.6,
-}
-# TF-slim model zoo (research/slim/nets/mobilenet_v1.md): million MACs, million params, top-1 %.
-_V1_TFSLIM: dict[tuple[str, int], tuple[int, float, float]] = {
-    ("1_0", 224): (569, 4.24, 70.9),
-    ("1_0", 192): (418, 4.24, 70.0),
-    ("1_0", 160): (291, 4.24, 68.0),
-    ("1_0", 128): (186, 4.24, 65.2),
-    ("0_75", 224): (317, 2.59, 68.4),
-    ("0_75", 192): (233, 2.59, 67.2),
-    ("0_75", 160): (162, 2.59, 65.3),
-    ("0_75", 128): (104, 2.59, 62.1),
-    ("0_5", 224): (150, 1.34, 63.3),
-    ("0_5", 192): (110, 1.34, 61.7),
-    ("0_5", 160): (77, 1.34, 59.1),
-    ("0_5", 128): (49, 1.34, 56.3),
-    ("0_25", 224): (41, 0.47, 49.8),
-    ("0_25", 192): (34, 0.47, 47.7),
-    ("0_25", 160): (21, 0.47, 45.5),
-    ("0_25", 128): (14, 0.47, 41.5),
+# TF-slim model zoo (research/slim/nets/mobilenet_v1.md): million MACs, million params, top-1 %,
+# top-5 %.
+_V1_TFSLIM: dict[tuple[str, int], tuple[int, float, float, float]] = {
+    ("1_0", 224): (569, 4.24, 70.9, 89.9),
+    ("1_0", 192): (418, 4.24, 70.0, 89.2),
+    ("1_0", 160): (291, 4.24, 68.0, 87.7),
+    ("1_0", 128): (186, 4.24, 65.2, 85.8),
+    ("0_75", 224): (317, 2.59, 68.4, 88.2),
+    ("0_75", 192): (233, 2.59, 67.2, 87.3),
+    ("0_75", 160): (162, 2.59, 65.3, 86.0),
+    ("0_75", 128): (104, 2.59, 62.1, 83.9),
+    ("0_5", 224): (150, 1.34, 63.3, 84.9),
+    ("0_5", 192): (110, 1.34, 61.7, 83.6),
+    ("0_5", 160): (77, 1.34, 59.1, 81.9),
+    ("0_5", 128): (49, 1.34, 56.3, 79.4),
+    ("0_25", 224): (41, 0.47, 49.8, 74.2),
+    ("0_25", 192): (34, 0.47, 47.7, 72.3),
+    ("0_25", 160): (21, 0.47, 45.5, 70.3),
+    ("0_25", 128): (14, 0.47, 41.5, 66.3),
 }
 # Exact counts of this implementation (summary at the card's input), checked by the tests.
 _V1_MEASURED: dict[tuple[str, int], tuple[int, int]] = {
@@ -292,8 +284,26 @@ def _v1_card(alpha_name: str, resolution: int) -> dict[str, Any]:
     """The card of MobileNet v1 at width ``alpha_name`` and ``resolution`` (the tables above)."""
     key = (alpha_name, resolution)
     alpha = _ALPHAS[alpha_name]
-    paper = _V1_PAPER.get(key, "Paper: shown only in Figures 4-5, no figures in the text")
-    tf_macs, tf_params, tf_top1 = _V1_TFSLIM[key]
+    tf_macs, tf_params, tf_top1, tf_top5 = _V1_TFSLIM[key]
+    figures = [
+        Reported(
+            "TF-slim checkpoint (research/slim/nets/mobilenet_v1.md)",
+            top1=tf_top1,
+            top5=tf_top5,
+            params=round(tf_params * 1e6),
+            macs=tf_macs * 1_000_000,
+            note="the authors' released model, single crop",
+        )
+    ]
+    if key in _V1_PAPER:
+        tables, top1, macs, params = _V1_PAPER[key]
+        paper = Reported(
+            f"Howard et al. 2017, {tables}",
+            top1=top1,
+            params=round(params * 1e6),
+            macs=macs * 1_000_000,
+        )
+        figures.insert(0, paper)
     params, macs = _V1_MEASURED[key]
     return {
         "paper": HOWARD_2017,
@@ -301,9 +311,10 @@ def _v1_card(alpha_name: str, resolution: int) -> dict[str, Any]:
         "params": params,
         "macs": macs,
         # The paper's top-1 where it states one, else the authors' released TF-slim checkpoint.
-        "top1": _V1_PAPER_TOP1.get(key, tf_top1),
-        "reported": f"{paper}; TF-slim checkpoint: {tf_macs}M MACs, {tf_params}M params, "
-        f"{tf_top1}% top-1. Both count the FC layer (1.02M parameters and 1M MACs at alpha 1).",
+        "top1": figures[0].top1,
+        "reported": "The figures count the FC layer (1.02M parameters and 1M MACs at alpha 1)."
+        + ("" if key in _V1_PAPER else " The paper shows this combination only in Figures 4-5."),
+        "figures": tuple(figures),
         "notes": f"Width multiplier alpha = {alpha}, resolution multiplier rho = {resolution}/224. "
         "The 13th depthwise layer has stride 1 (Table 1 misprints s2). top1 is the paper's "
         "where stated, else TF-slim's.",
@@ -399,11 +410,18 @@ def mobilenet_v1_0_25_128(**kwargs) -> MobileNetV1:
     params=3_504_872,
     macs=300_774_272,
     top1=72.0,
-    reported="Paper Table 4: 72.0% top-1, 3.4M params, 300M MAdds; torchvision: 3,504,872 "
-    "params, 0.30 'GFLOPS' (multiply-adds), 71.878% top-1.",
     notes="Width 1.0; torchvision's mobilenet_v2 layer for layer (dropout 0.2 before the FC). "
     "top1 is the paper's.",
     figures=(
+        Reported("Sandler et al. 2018, Table 4", top1=72.0, params=3_400_000, macs=300_000_000),
+        Reported(
+            "TF-slim checkpoint (research/slim/nets/mobilenet/README.md)",
+            top1=71.8,
+            top5=91.0,
+            params=3_470_000,
+            macs=300_000_000,
+            note="mobilenet_v2_1.0_224",
+        ),
         Reported(
             "torchvision (IMAGENET1K_V1 weights)",
             top1=71.878,
@@ -424,11 +442,26 @@ def mobilenet_v2(**kwargs) -> MobileNetV2:
     params=6_108_776,
     macs=582_195_824,
     top1=74.7,
-    reported="Paper Table 4: MobileNetV2 (1.4) 74.7% top-1, 6.9M params, 585M MAdds; TF-slim "
-    "checkpoint mobilenet_v2_1.4_224: 582M MACs, 6.06M params, 75.0% top-1.",
     notes="Width multiplier 1.4: every width x 1.4 rounded to a multiple of 8; the last 1x1 "
     "grows to 1792. Our count matches the authors' TF-slim model (582M MACs); the paper's 6.9M "
     "parameters is not reproduced by Table 2 at width 1.4 (we get 6.11M).",
+    figures=(
+        Reported(
+            "Sandler et al. 2018, Table 4",
+            top1=74.7,
+            params=6_900_000,
+            macs=585_000_000,
+            note="MobileNetV2 (1.4)",
+        ),
+        Reported(
+            "TF-slim checkpoint (research/slim/nets/mobilenet/README.md)",
+            top1=75.0,
+            top5=92.5,
+            params=6_060_000,
+            macs=582_000_000,
+            note="mobilenet_v2_1.4_224",
+        ),
+    ),
 )
 def mobilenet_v2_1_4(**kwargs) -> MobileNetV2:
     return MobileNetV2(width_mult=1.4, **kwargs)

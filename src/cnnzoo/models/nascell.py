@@ -248,8 +248,8 @@ REFERENCE = (
     params=48_194,
     macs=5_253_120,
     dataset="Fashion-MNIST",
-    reported="no published figure: a hand-picked cell of the search space (width 8, one cell per stage)",
     notes="genotype= any cell text (see cnnzoo.models.nascell); default: REFERENCE",
+    no_figures="a hand-picked cell of our search space (width 8, one cell per stage)",
 )
 def nas_cell(
     num_classes: int = 10, in_chans: int = 1, genotype: str = REFERENCE, **kwargs

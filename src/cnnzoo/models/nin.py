@@ -33,7 +33,7 @@ import torch
 import torch.nn as nn
 
 from cnnzoo.models._base import Classifier
-from cnnzoo.registry import Paper, register_model
+from cnnzoo.registry import Paper, Reported, register_model
 
 __all__ = ["MlpConv", "NiN"]
 
@@ -141,11 +141,19 @@ class NiN(Classifier):
     macs=222_486_528,
     dataset="CIFAR-10",
     top1=91.19,
-    reported="Paper Table 2 (CIFAR-10 test error): NIN + dropout 10.41%, + data augmentation "
-    "8.81% (top1 = 100 - 8.81). Parameter count and MACs not stated.",
+    reported="The paper states neither the parameter count nor the MACs.",
     notes="Three mlpconv blocks, widths of the authors' Caffe definition; ceil-mode 3x3/2 "
     "max-pools (32 -> 16 -> 8), dropout 0.5 after the first two, ReLU class maps, global average "
     "pooling. No FC layer: summary's split shows 0% FC.",
+    figures=(
+        Reported("Lin et al. 2013, Table 2", "CIFAR-10", top1_error=10.41, note="NIN + dropout"),
+        Reported(
+            "Lin et al. 2013, Table 2",
+            "CIFAR-10",
+            top1_error=8.81,
+            note="NIN + dropout + data augmentation",
+        ),
+    ),
 )
 def nin_cifar(**kwargs) -> NiN:
     return NiN(NIN_CIFAR, **kwargs)
@@ -156,11 +164,11 @@ def nin_cifar(**kwargs) -> NiN:
     input_size=(3, 224, 224),
     params=7_595_176,
     macs=1_100_188_800,
-    reported="Not in the paper (no ImageNet experiment); architecture of the authors' Caffe "
-    "Model Zoo release. Parameter count not stated there.",
+    reported="Architecture of the authors' Caffe Model Zoo release.",
     notes="Four mlpconv blocks (96, 256, 384, 1024 maps; 11x11/4, 5x5, 3x3, 3x3), ceil-mode "
     "3x3/2 max-pools (54 -> 27 -> 13 -> 6), dropout 0.5 before the last block, global average "
     "pooling over the 6x6 class maps.",
+    no_figures="the paper has no ImageNet experiment and the release states no count",
 )
 def nin_imagenet(**kwargs) -> NiN:
     return NiN(NIN_IMAGENET, **kwargs)

@@ -43,7 +43,7 @@ import torch.nn as nn
 
 from cnnzoo.layers import conv_output_size
 from cnnzoo.models._base import Classifier
-from cnnzoo.registry import Paper, register_model
+from cnnzoo.registry import Paper, Reported, register_model
 
 __all__ = [
     "LayerSpec",
@@ -417,8 +417,6 @@ def build_pattern(
 
 # -- registered stacks --------------------------------------------------------------------------
 
-_NOTES_REPORTED = "No reference figure: the notes give the pattern, not widths or counts."
-
 
 @register_model(
     paper=CS231N_NOTES,
@@ -427,8 +425,8 @@ _NOTES_REPORTED = "No reference figure: the notes give the pattern, not widths o
     params=328_586,
     macs=1_212_416,
     dataset="CIFAR-10",
-    reported=_NOTES_REPORTED,
     notes="INPUT -> CONV -> RELU -> FC (N=1, M=1 without pool, K=0): '3x32x32: conv32-relu, fc10'.",
+    no_figures="the CS231n notes give the pattern only, no widths or counts (the widths are ours)",
 )
 def pattern_n1m1k0(**kwargs) -> PatternNet:
     return from_spec("3x32x32: conv32-relu, fc10", **kwargs)
@@ -441,9 +439,9 @@ def pattern_n1m1k0(**kwargs) -> PatternNet:
     params=545_098,
     macs=6_128_896,
     dataset="CIFAR-10",
-    reported=_NOTES_REPORTED,
     notes="INPUT -> [CONV -> RELU -> POOL]*2 -> FC -> RELU -> FC (N=1, M=2, K=1): "
     "'3x32x32: conv32-relu-pool, conv64-relu-pool, fc128-relu, fc10'.",
+    no_figures="the CS231n notes give the pattern only, no widths or counts (the widths are ours)",
 )
 def pattern_n1m2k1(**kwargs) -> PatternNet:
     return from_spec("3x32x32: conv32-relu-pool, conv64-relu-pool, fc128-relu, fc10", **kwargs)
@@ -456,10 +454,10 @@ def pattern_n1m2k1(**kwargs) -> PatternNet:
     params=879_914,
     macs=39_225_856,
     dataset="CIFAR-10",
-    reported=_NOTES_REPORTED,
     notes="INPUT -> [CONV -> RELU -> CONV -> RELU -> POOL]*3 -> [FC -> RELU]*2 -> FC (N=2, M=3, "
     "K=2): '3x32x32: [conv32-relu]x2-pool, [conv64-relu]x2-pool, [conv128-relu]x2-pool, "
     "[fc256-relu]x2, fc10'.",
+    no_figures="the CS231n notes give the pattern only, no widths or counts (the widths are ours)",
 )
 def pattern_n2m3k2(**kwargs) -> PatternNet:
     return from_spec(
@@ -476,9 +474,16 @@ def pattern_n2m3k2(**kwargs) -> PatternNet:
     params=693_962,
     macs=888_192,
     dataset="Fashion-MNIST",
-    reported="Course Keras table of the baseline CNN: 693,962 params (same as fashion_cnn).",
     notes="The course's baseline as a pattern (N=1, M=1, K=1), 'valid' 3x3 convolution: "
     "'1x28x28: conv32p0-relu-pool-drop0.2, fc128-relu, fc10'.",
+    figures=(
+        Reported(
+            "course Keras notebook",
+            "Fashion-MNIST",
+            params=693_962,
+            note="the course's baseline CNN, the same layers as fashion_cnn",
+        ),
+    ),
 )
 def fashion_deeper_m1(**kwargs) -> PatternNet:
     return from_spec("1x28x28: conv32p0-relu-pool-drop0.2, fc128-relu, fc10", **kwargs)
@@ -491,10 +496,10 @@ def fashion_deeper_m1(**kwargs) -> PatternNet:
     params=225_034,
     macs=2_631_040,
     dataset="Fashion-MNIST",
-    reported="No published figure: our second step of the course's 'going deeper' exercise.",
     notes="One more conv-pool stage (M=2): '1x28x28: conv32p0-relu-pool-drop0.2, "
     "conv64p0-relu-pool-drop0.2, fc128-relu, fc10'. Deeper but smaller: the flatten shrinks "
     "from 13x13x32 = 5,408 to 5x5x64 = 1,600 features.",
+    no_figures="our second step of the course's 'going deeper' exercise",
 )
 def fashion_deeper_m2(**kwargs) -> PatternNet:
     return from_spec(
@@ -510,9 +515,9 @@ def fashion_deeper_m2(**kwargs) -> PatternNet:
     params=467_818,
     macs=18_691_840,
     dataset="Fashion-MNIST",
-    reported="No published figure: our third step of the course's 'going deeper' exercise.",
     notes="Two 'same' convolutions per stage (N=2, M=2), VGG style: '1x28x28: "
     "[conv32-relu]x2-pool-drop0.25, [conv64-relu]x2-pool-drop0.25, fc128-relu-drop0.5, fc10'.",
+    no_figures="our third step of the course's 'going deeper' exercise",
 )
 def fashion_deeper_n2m2(**kwargs) -> PatternNet:
     return from_spec(

@@ -29,7 +29,7 @@ from cnnzoo.models._residual import (
     per_block,
     stochastic_depth,
 )
-from cnnzoo.registry import Paper, register_model
+from cnnzoo.registry import Paper, Reported, register_model
 
 __all__ = ["PreActBasicBlock", "PreActBottleneck", "PreActResNet"]
 
@@ -211,10 +211,17 @@ def _preact_cifar(depth: int, block: Literal["basic", "bottleneck"], **kwargs) -
     macs=252_887_680,
     dataset="CIFAR-10",
     top1=93.63,
-    reported="Paper Table 2/3: pre-activation ResNet-110, 6.37% CIFAR-10 error (vs 6.61% original); "
-    "1.7M params.",
+    reported="",
     notes="Full pre-activation basic units (BN-ReLU-conv x2), bare conv stem, final BN-ReLU. Option A "
     "shortcuts, so it is the exact pre-activation twin of resnet110 (same parameter count).",
+    figures=(
+        Reported(
+            "He et al. 2016, Table 3",
+            "CIFAR-10",
+            top1_error=6.37,
+            note="full pre-activation; the original unit has 6.61% in the same table",
+        ),
+    ),
 )
 def preact_resnet110(**kwargs) -> PreActResNet:
     kwargs.setdefault("shortcut", "A")
@@ -230,10 +237,12 @@ def preact_resnet110(**kwargs) -> PreActResNet:
     macs=244_500_992,
     dataset="CIFAR-10",
     top1=94.54,
-    reported="Paper Table 4: ResNet-164 (pre-activation) 1.7M params, 5.46% CIFAR-10 / 24.33% "
-    "CIFAR-100 error.",
     notes="Pre-activation bottleneck units (16/32/64 -> x4), 18 per stage, 1x1 projection shortcuts "
     "on the pre-activated input where the shape changes (KaimingHe/resnet-1k-layers).",
+    figures=(
+        Reported("He et al. 2016, Table 4", "CIFAR-10", params=1_700_000, top1_error=5.46),
+        Reported("He et al. 2016, Table 4", "CIFAR-100", params=1_700_000, top1_error=24.33),
+    ),
 )
 def preact_resnet164(**kwargs) -> PreActResNet:
     return _preact_cifar(164, "bottleneck", **kwargs)
@@ -248,11 +257,31 @@ def preact_resnet164(**kwargs) -> PreActResNet:
     macs=1_487_849_984,
     dataset="CIFAR-10",
     top1=95.08,
-    reported="Paper Table 4: ResNet-1001 (pre-activation) 10.2M params, 4.92% CIFAR-10 / 22.71% "
-    "CIFAR-100 error with mini-batch 128; 4.62% (abstract; resnet-1k-layers README) with mini-batch 64.",
     notes="111 pre-activation bottlenecks per stage, as resnet-1k-layers. Our 10,327,706 include "
     "149,216 BatchNorm parameters; the conv + FC weights alone are 10,178,490 = the paper's 10.2M "
     "(the paper's count evidently leaves BN out).",
+    figures=(
+        Reported(
+            "He et al. 2016, Table 4",
+            "CIFAR-10",
+            params=10_200_000,
+            top1_error=4.92,
+            note="mini-batch 128",
+        ),
+        Reported(
+            "He et al. 2016, Table 4",
+            "CIFAR-100",
+            params=10_200_000,
+            top1_error=22.71,
+            note="mini-batch 128",
+        ),
+        Reported(
+            "authors' release (KaimingHe/resnet-1k-layers)",
+            "CIFAR-10",
+            top1_error=4.62,
+            note="mini-batch 64; the abstract's figure",
+        ),
+    ),
 )
 def preact_resnet1001(**kwargs) -> PreActResNet:
     return _preact_cifar(1001, "bottleneck", **kwargs)

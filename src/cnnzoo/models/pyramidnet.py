@@ -37,7 +37,7 @@ from cnnzoo.models._residual import (
     init_weights,
     stochastic_depth,
 )
-from cnnzoo.registry import Paper, register_model
+from cnnzoo.registry import Paper, Reported, register_model
 
 __all__ = ["PyramidBasicBlock", "PyramidBottleneck", "PyramidNet", "pyramid_widths"]
 
@@ -194,10 +194,24 @@ class PyramidNet(Classifier):
     macs=403_813_504,
     top1=95.38,
     dataset="CIFAR-10",
-    reported="Paper Table 4 / authors' README: PyramidNet-110 (additive) alpha=48, 1.7M params, "
-    "output width 64, 4.62% CIFAR-10 / 23.31% CIFAR-100 error.",
     notes="Basic pyramidal units, 18 per stage, widths 17 -> 64. The authors' PyTorch code (followed "
     "here) has 1,772,706 parameters (1,759,538 without BN), 4% above the paper's 1.7M.",
+    figures=(
+        Reported(
+            "authors' release (jhkim89/PyramidNet)",
+            "CIFAR-10",
+            params=1_700_000,
+            top1_error=4.62,
+            note="additive, alpha=48, output width 64",
+        ),
+        Reported(
+            "authors' release (jhkim89/PyramidNet)",
+            "CIFAR-100",
+            params=1_700_000,
+            top1_error=23.31,
+            note="additive, alpha=48, output width 64",
+        ),
+    ),
 )
 def pyramidnet110_a48(**kwargs) -> PyramidNet:
     return PyramidNet(110, 48, "basic", **kwargs)
@@ -211,10 +225,24 @@ def pyramidnet110_a48(**kwargs) -> PyramidNet:
     macs=772_168_168,
     top1=95.73,
     dataset="CIFAR-10",
-    reported="Paper Table 4 / authors' README: PyramidNet-110 (additive) alpha=84, 3.8M params, "
-    "output width 100, 4.27% CIFAR-10 / 20.21% CIFAR-100 error.",
     notes="Basic pyramidal units, 18 per stage, widths 18 -> 100. The authors' code gives 3,904,446 "
     "parameters (3,885,338 without BN), 3% above the paper's 3.8M.",
+    figures=(
+        Reported(
+            "authors' release (jhkim89/PyramidNet)",
+            "CIFAR-10",
+            params=3_800_000,
+            top1_error=4.27,
+            note="additive, alpha=84, output width 100",
+        ),
+        Reported(
+            "authors' release (jhkim89/PyramidNet)",
+            "CIFAR-100",
+            params=3_800_000,
+            top1_error=20.21,
+            note="additive, alpha=84, output width 100",
+        ),
+    ),
 )
 def pyramidnet110_a84(**kwargs) -> PyramidNet:
     return PyramidNet(110, 84, "basic", **kwargs)
@@ -228,10 +256,24 @@ def pyramidnet110_a84(**kwargs) -> PyramidNet:
     macs=4_717_983_724,
     top1=96.27,
     dataset="CIFAR-10",
-    reported="Paper Table 4 / authors' README: PyramidNet-110 (additive) alpha=270, 28.3M params, "
-    "output width 286, 3.73% CIFAR-10 / 18.25% CIFAR-100 error.",
     notes="Basic pyramidal units, 18 per stage, widths 21 -> 286. The authors' code gives 28,485,477 "
     "parameters (28,435,679 without BN), 0.7% above the paper's 28.3M.",
+    figures=(
+        Reported(
+            "authors' release (jhkim89/PyramidNet)",
+            "CIFAR-10",
+            params=28_300_000,
+            top1_error=3.73,
+            note="additive, alpha=270, output width 286",
+        ),
+        Reported(
+            "authors' release (jhkim89/PyramidNet)",
+            "CIFAR-100",
+            params=28_300_000,
+            top1_error=18.25,
+            note="additive, alpha=270, output width 286",
+        ),
+    ),
 )
 def pyramidnet110_a270(**kwargs) -> PyramidNet:
     return PyramidNet(110, 270, "basic", **kwargs)
@@ -245,10 +287,24 @@ def pyramidnet110_a270(**kwargs) -> PyramidNet:
     macs=4_569_837_040,
     top1=96.52,
     dataset="CIFAR-10",
-    reported="Authors' README: PyramidNet-164 (additive, bottleneck) alpha=270, 27.0M params, output "
-    "width 1144, 3.48% CIFAR-10 / 17.01% CIFAR-100 error.",
     notes="Pyramidal bottlenecks, 18 per stage, inner widths 21 -> 286, outputs 4x. 27,216,021 "
     "parameters; without the 165,844 BN parameters 27,050,177 = the README's 27.0M.",
+    figures=(
+        Reported(
+            "authors' release (jhkim89/PyramidNet)",
+            "CIFAR-10",
+            params=27_000_000,
+            top1_error=3.48,
+            note="additive bottleneck, alpha=270, output width 1144",
+        ),
+        Reported(
+            "authors' release (jhkim89/PyramidNet)",
+            "CIFAR-100",
+            params=27_000_000,
+            top1_error=17.01,
+            note="additive bottleneck, alpha=270, output width 1144",
+        ),
+    ),
 )
 def pyramidnet164_a270(**kwargs) -> PyramidNet:
     return PyramidNet(164, 270, "bottleneck", **kwargs)
@@ -262,10 +318,24 @@ def pyramidnet164_a270(**kwargs) -> PyramidNet:
     macs=4_488_778_176,
     top1=96.69,
     dataset="CIFAR-10",
-    reported="Authors' README: PyramidNet-272 (additive, bottleneck) alpha=200, 26.0M params, output "
-    "width 864, 3.31% CIFAR-10 / 16.35% CIFAR-100 error.",
     notes="Pyramidal bottlenecks, 30 per stage, inner widths 18 -> 216, outputs 4x. 26,210,842 "
     "parameters; without the 210,864 BN parameters 25,999,978 = the README's 26.0M.",
+    figures=(
+        Reported(
+            "authors' release (jhkim89/PyramidNet)",
+            "CIFAR-10",
+            params=26_000_000,
+            top1_error=3.31,
+            note="additive bottleneck, alpha=200, output width 864",
+        ),
+        Reported(
+            "authors' release (jhkim89/PyramidNet)",
+            "CIFAR-100",
+            params=26_000_000,
+            top1_error=16.35,
+            note="additive bottleneck, alpha=200, output width 864",
+        ),
+    ),
 )
 def pyramidnet272_a200(**kwargs) -> PyramidNet:
     return PyramidNet(272, 200, "bottleneck", **kwargs)

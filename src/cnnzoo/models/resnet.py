@@ -325,11 +325,15 @@ def _cifar(depth: int, block: Literal["basic", "plain"] = "basic", **kwargs) -> 
     params=11_689_512,
     macs=1_814_073_344,
     top1=69.758,
-    reported="Paper Table 1: 1.8 x 10^9 FLOPs (= mult-adds); Table 2: 27.88% top-1 error (10-crop). "
-    "torchvision resnet18: 11,689,512 params, 1.81 GFLOPS (MACs), 69.758% top-1 (single crop).",
     notes="Basic blocks: the stride sits on the first 3x3 convolution in the paper and in "
     "torchvision alike, so there is no v1.5 twin. Projection shortcuts (option B).",
     figures=(
+        Reported(
+            "He et al. 2015, Table 1",
+            macs=1_800_000_000,
+            note="the paper's FLOPs are multiply-adds",
+        ),
+        Reported("He et al. 2015, Table 2", top1_error=27.88, note="10-crop validation"),
         Reported(
             "torchvision (IMAGENET1K_V1 weights)",
             top1=69.758,
@@ -350,10 +354,19 @@ def resnet18(**kwargs) -> ResNet:
     params=21_797_672,
     macs=3_663_761_408,
     top1=73.314,
-    reported="Paper Table 1: 3.6 x 10^9 FLOPs (= mult-adds); Table 3: 24.52% top-1 error (10-crop, "
-    "option B). torchvision resnet34: 21,797,672 params, 3.66 GFLOPS (MACs), 73.314% top-1.",
     notes="Basic blocks; identical to torchvision's resnet34. Projection shortcuts (option B).",
     figures=(
+        Reported(
+            "He et al. 2015, Table 1",
+            macs=3_600_000_000,
+            note="the paper's FLOPs are multiply-adds",
+        ),
+        Reported(
+            "He et al. 2015, Table 3",
+            top1_error=24.52,
+            top5_error=7.46,
+            note="10-crop validation, option B",
+        ),
         Reported(
             "torchvision (IMAGENET1K_V1 weights)",
             top1=73.314,
@@ -374,11 +387,27 @@ def resnet34(**kwargs) -> ResNet:
     params=25_557_032,
     macs=3_857_973_248,
     top1=75.3,
-    reported="Paper Table 1: 3.8 x 10^9 FLOPs (= mult-adds); authors' released model (KaimingHe/"
-    "deep-residual-networks): 24.7% top-1 error single crop, 22.9% 10-crop as in the paper. "
-    "torchvision resnet50 (v1.5): 25,557,032 params, 4.09 GFLOPS (MACs).",
     notes="The paper's placement: the stride-2 downsampling is on the first 1x1 convolution of "
     "each stage's first bottleneck (3.86 GMACs). resnet50_v1_5 is torchvision's placement.",
+    figures=(
+        Reported(
+            "He et al. 2015, Table 1",
+            macs=3_800_000_000,
+            note="the paper's FLOPs are multiply-adds",
+        ),
+        Reported(
+            "authors' release (KaimingHe/deep-residual-networks)",
+            top1_error=24.7,
+            top5_error=7.8,
+            note="1-crop validation",
+        ),
+        Reported(
+            "authors' release (KaimingHe/deep-residual-networks)",
+            top1_error=22.9,
+            top5_error=6.7,
+            note="10-crop validation, as in the paper",
+        ),
+    ),
 )
 def resnet50(**kwargs) -> ResNet:
     return _imagenet("bottleneck", (3, 4, 6, 3), **kwargs)
@@ -390,8 +419,7 @@ def resnet50(**kwargs) -> ResNet:
     params=25_557_032,
     macs=4_089_184_256,
     top1=76.130,
-    reported="torchvision resnet50 (IMAGENET1K_V1): 25,557,032 params, 4.09 GFLOPS (MACs), "
-    "76.130% top-1 single crop. Paper (stride on the 1x1): 3.8 x 10^9 FLOPs.",
+    reported="The paper's 3.8 x 10^9 FLOPs are for resnet50 (stride on the 1x1).",
     notes="ResNet v1.5 (fb.resnet.torch, torchvision, NVIDIA): the stride-2 downsampling is on the "
     "3x3 convolution. Same parameters as resnet50, 231M more MACs at 224x224.",
     figures=(
@@ -415,9 +443,26 @@ def resnet50_v1_5(**kwargs) -> ResNet:
     params=44_549_160,
     macs=7_570_194_432,
     top1=76.4,
-    reported="Paper Table 1: 7.6 x 10^9 FLOPs (= mult-adds); authors' released model: 23.6% top-1 "
-    "error single crop, 21.8% 10-crop. torchvision resnet101 (v1.5): 44,549,160 params, 7.80 GFLOPS.",
     notes="The paper's placement (stride on the first 1x1). resnet101_v1_5 is torchvision's.",
+    figures=(
+        Reported(
+            "He et al. 2015, Table 1",
+            macs=7_600_000_000,
+            note="the paper's FLOPs are multiply-adds",
+        ),
+        Reported(
+            "authors' release (KaimingHe/deep-residual-networks)",
+            top1_error=23.6,
+            top5_error=7.1,
+            note="1-crop validation",
+        ),
+        Reported(
+            "authors' release (KaimingHe/deep-residual-networks)",
+            top1_error=21.8,
+            top5_error=6.1,
+            note="10-crop validation, as in the paper",
+        ),
+    ),
 )
 def resnet101(**kwargs) -> ResNet:
     return _imagenet("bottleneck", (3, 4, 23, 3), **kwargs)
@@ -429,8 +474,6 @@ def resnet101(**kwargs) -> ResNet:
     params=44_549_160,
     macs=7_801_405_440,
     top1=77.374,
-    reported="torchvision resnet101 (IMAGENET1K_V1): 44,549,160 params, 7.80 GFLOPS (MACs), "
-    "77.374% top-1 single crop.",
     notes="ResNet v1.5: stride on the 3x3 convolution, as torchvision. Same parameters as resnet101.",
     figures=(
         Reported(
@@ -453,9 +496,26 @@ def resnet101_v1_5(**kwargs) -> ResNet:
     params=60_192_808,
     macs=11_282_415_616,
     top1=77.0,
-    reported="Paper Table 1: 11.3 x 10^9 FLOPs (= mult-adds); authors' released model: 23.0% top-1 "
-    "error single crop, 21.4% 10-crop. torchvision resnet152 (v1.5): 60,192,808 params, 11.51 GFLOPS.",
     notes="The paper's placement (stride on the first 1x1). resnet152_v1_5 is torchvision's.",
+    figures=(
+        Reported(
+            "He et al. 2015, Table 1",
+            macs=11_300_000_000,
+            note="the paper's FLOPs are multiply-adds",
+        ),
+        Reported(
+            "authors' release (KaimingHe/deep-residual-networks)",
+            top1_error=23.0,
+            top5_error=6.7,
+            note="1-crop validation",
+        ),
+        Reported(
+            "authors' release (KaimingHe/deep-residual-networks)",
+            top1_error=21.4,
+            top5_error=5.7,
+            note="10-crop validation, as in the paper",
+        ),
+    ),
 )
 def resnet152(**kwargs) -> ResNet:
     return _imagenet("bottleneck", (3, 8, 36, 3), **kwargs)
@@ -467,8 +527,6 @@ def resnet152(**kwargs) -> ResNet:
     params=60_192_808,
     macs=11_513_626_624,
     top1=78.312,
-    reported="torchvision resnet152 (IMAGENET1K_V1): 60,192,808 params, 11.51 GFLOPS (MACs), "
-    "78.312% top-1 single crop.",
     notes="ResNet v1.5: stride on the 3x3 convolution, as torchvision. Same parameters as resnet152.",
     figures=(
         Reported(
@@ -502,8 +560,8 @@ _CIFAR_NOTES = (
     macs=40_551_040,
     top1=91.25,
     dataset="CIFAR-10",
-    reported="Paper Table 6: 0.27M params, 8.75% test error.",
     notes=_CIFAR_NOTES.format(n=3, extra=2752),
+    figures=(Reported("He et al. 2015, Table 6", "CIFAR-10", params=270_000, top1_error=8.75),),
 )
 def resnet20(**kwargs) -> ResNet:
     return _cifar(20, **kwargs)
@@ -517,8 +575,8 @@ def resnet20(**kwargs) -> ResNet:
     macs=68_862_592,
     top1=92.49,
     dataset="CIFAR-10",
-    reported="Paper Table 6: 0.46M params, 7.51% test error.",
     notes=_CIFAR_NOTES.format(n=5, extra=2752),
+    figures=(Reported("He et al. 2015, Table 6", "CIFAR-10", params=460_000, top1_error=7.51),),
 )
 def resnet32(**kwargs) -> ResNet:
     return _cifar(32, **kwargs)
@@ -532,8 +590,8 @@ def resnet32(**kwargs) -> ResNet:
     macs=97_174_144,
     top1=92.83,
     dataset="CIFAR-10",
-    reported="Paper Table 6: 0.66M params, 7.17% test error.",
     notes=_CIFAR_NOTES.format(n=7, extra=2752),
+    figures=(Reported("He et al. 2015, Table 6", "CIFAR-10", params=660_000, top1_error=7.17),),
 )
 def resnet44(**kwargs) -> ResNet:
     return _cifar(44, **kwargs)
@@ -547,8 +605,8 @@ def resnet44(**kwargs) -> ResNet:
     macs=125_485_696,
     top1=93.03,
     dataset="CIFAR-10",
-    reported="Paper Table 6: 0.85M params, 6.97% test error.",
     notes=_CIFAR_NOTES.format(n=9, extra=2752),
+    figures=(Reported("He et al. 2015, Table 6", "CIFAR-10", params=850_000, top1_error=6.97),),
 )
 def resnet56(**kwargs) -> ResNet:
     return _cifar(56, **kwargs)
@@ -562,8 +620,16 @@ def resnet56(**kwargs) -> ResNet:
     macs=252_887_680,
     top1=93.57,
     dataset="CIFAR-10",
-    reported="Paper Table 6: 1.7M params, 6.43% test error (best of 5 runs; 6.61 +- 0.16 mean).",
     notes=_CIFAR_NOTES.format(n=18, extra=2752),
+    figures=(
+        Reported(
+            "He et al. 2015, Table 6",
+            "CIFAR-10",
+            params=1_700_000,
+            top1_error=6.43,
+            note="best of 5 runs; mean 6.61 +- 0.16",
+        ),
+    ),
 )
 def resnet110(**kwargs) -> ResNet:
     return _cifar(110, **kwargs)
@@ -577,8 +643,9 @@ def resnet110(**kwargs) -> ResNet:
     macs=2_829_238_912,
     top1=92.07,
     dataset="CIFAR-10",
-    reported="Paper Table 6: 19.4M params, 7.93% test error (worse than ResNet-110: overfitting).",
+    reported="Worse than ResNet-110: the paper attributes it to overfitting.",
     notes=_CIFAR_NOTES.format(n=200, extra=2752),
+    figures=(Reported("He et al. 2015, Table 6", "CIFAR-10", params=19_400_000, top1_error=7.93),),
 )
 def resnet1202(**kwargs) -> ResNet:
     return _cifar(1202, **kwargs)
@@ -598,8 +665,8 @@ _PLAIN_NOTES = (
     params=269_722,
     macs=40_551_040,
     dataset="CIFAR-10",
-    reported="Paper Fig. 6 (left): training curves only; no table figures.",
     notes=_PLAIN_NOTES.format(d=20),
+    no_figures="the paper shows plain nets only as training curves (Fig. 6), without table figures",
 )
 def plain20(**kwargs) -> ResNet:
     return _cifar(20, "plain", **kwargs)
@@ -612,8 +679,8 @@ def plain20(**kwargs) -> ResNet:
     params=464_154,
     macs=68_862_592,
     dataset="CIFAR-10",
-    reported="Paper Fig. 6 (left): training curves only; no table figures.",
     notes=_PLAIN_NOTES.format(d=32),
+    no_figures="the paper shows plain nets only as training curves (Fig. 6), without table figures",
 )
 def plain32(**kwargs) -> ResNet:
     return _cifar(32, "plain", **kwargs)
@@ -626,8 +693,8 @@ def plain32(**kwargs) -> ResNet:
     params=658_586,
     macs=97_174_144,
     dataset="CIFAR-10",
-    reported="Paper Fig. 6 (left): training curves only; no table figures.",
     notes=_PLAIN_NOTES.format(d=44),
+    no_figures="the paper shows plain nets only as training curves (Fig. 6), without table figures",
 )
 def plain44(**kwargs) -> ResNet:
     return _cifar(44, "plain", **kwargs)
@@ -640,8 +707,8 @@ def plain44(**kwargs) -> ResNet:
     params=853_018,
     macs=125_485_696,
     dataset="CIFAR-10",
-    reported="Paper Fig. 6 (left): training curves only; no table figures.",
     notes=_PLAIN_NOTES.format(d=56),
+    no_figures="the paper shows plain nets only as training curves (Fig. 6), without table figures",
 )
 def plain56(**kwargs) -> ResNet:
     return _cifar(56, "plain", **kwargs)
@@ -654,8 +721,9 @@ def plain56(**kwargs) -> ResNet:
     params=1_727_962,
     macs=252_887_680,
     dataset="CIFAR-10",
-    reported="Paper Section 4.2: the 110-layer plain net is hard to optimise; no table figures.",
+    reported="Paper section 4.2: the 110-layer plain net is hard to optimise.",
     notes=_PLAIN_NOTES.format(d=110),
+    no_figures="the paper shows plain nets only as training curves (Fig. 6), without table figures",
 )
 def plain110(**kwargs) -> ResNet:
     return _cifar(110, "plain", **kwargs)
@@ -668,14 +736,13 @@ def plain110(**kwargs) -> ResNet:
     params=1_727_962,
     macs=252_887_680,
     dataset="CIFAR-10",
-    reported="Paper: the 110-layer ResNet of He et al. trained with stochastic depth, p_L = 0.5 "
-    "(linear decay); about 25% faster training; 4.91% CIFAR-10 error for the 1202-layer version "
-    "(abstract).",
+    reported="",
     notes="resnet110 (option A) with drop_path_rate=0.5 and the paper's per-mini-batch rule: a "
     "dropped block skips its residual branch entirely (output = ReLU(shortcut)); in eval every "
     "branch is scaled by its survival probability. MACs are the full (eval) network's; training "
     "runs on average 25% fewer. The same option exists on every residual net in this family: "
     "create_model('resnet1202', drop_path_rate=0.5).",
+    no_figures="the paper's Table 1 error for this 110-layer net could not be checked against a readable copy (the abstract's 4.91% CIFAR-10 error is for 1,202 layers)",
 )
 def resnet110_sd(**kwargs) -> ResNet:
     kwargs.setdefault("drop_path_rate", 0.5)

@@ -65,11 +65,15 @@ def resnext_cifar(depth: int, cardinality: int, width: int = 64, **kwargs) -> Re
     params=25_028_904,
     macs=4_230_479_872,
     top1=77.618,
-    reported="Paper Table 1: 25.0 x 10^6 params, 4.2 x 10^9 FLOPs (mult-adds); Table 3: 22.2% "
-    "top-1 error (224, single crop). torchvision resnext50_32x4d: 25,028,904 params, 4.23 GFLOPS "
-    "(MACs), 77.618% top-1.",
     notes="32 groups of 4 channels in every bottleneck's 3x3 (inner widths 128/256/512/1024).",
     figures=(
+        Reported(
+            "Xie et al. 2017, Tables 1 and 3",
+            params=25_000_000,
+            macs=4_200_000_000,
+            top1_error=22.2,
+            note="224x224 single crop; the paper's FLOPs are multiply-adds",
+        ),
         Reported(
             "torchvision (IMAGENET1K_V1 weights)",
             top1=77.618,
@@ -90,9 +94,16 @@ def resnext50_32x4d(**kwargs) -> ResNet:
     params=44_177_704,
     macs=7_969_996_800,
     top1=78.8,
-    reported="Authors' README (facebookresearch/ResNeXt): ResNeXt-101 (32x4d) ~7.8 GFLOPs, 21.2% "
-    "top-1 error (224, single crop), as in the paper. Not in torchvision.",
+    reported="As in the paper. Not in torchvision.",
     notes="The paper's ResNeXt-101: 32 groups of 4 channels.",
+    figures=(
+        Reported(
+            "authors' release (facebookresearch/ResNeXt)",
+            macs=7_800_000_000,
+            top1_error=21.2,
+            note="'~7.8' GFLOPs (multiply-adds), 224x224 single crop",
+        ),
+    ),
 )
 def resnext101_32x4d(**kwargs) -> ResNet:
     return resnext_imagenet((3, 4, 23, 3), 32, 4, **kwargs)
@@ -104,8 +115,7 @@ def resnext101_32x4d(**kwargs) -> ResNet:
     params=88_791_336,
     macs=16_414_015_488,
     top1=79.312,
-    reported="torchvision resnext101_32x8d (IMAGENET1K_V1): 88,791,336 params, 16.41 GFLOPS (MACs), "
-    "79.312% top-1. Not in the paper's tables.",
+    reported="Not in the paper's tables.",
     notes="32 groups of 8 channels (twice the paper's 32x4d width).",
     figures=(
         Reported(
@@ -128,11 +138,15 @@ def resnext101_32x8d(**kwargs) -> ResNet:
     params=83_455_272,
     macs=15_460_270_080,
     top1=79.6,
-    reported="Authors' README: ResNeXt-101 (64x4d) ~15.6 GFLOPs, 20.4% top-1 error (224, single "
-    "crop). torchvision resnext101_64x4d: 83,455,272 params, 15.46 GFLOPS (its only "
-    "weights use a newer recipe: 83.246%).",
+    reported="torchvision's only weights for it come from a newer training recipe.",
     notes="64 groups of 4 channels.",
     figures=(
+        Reported(
+            "authors' release (facebookresearch/ResNeXt)",
+            macs=15_600_000_000,
+            top1_error=20.4,
+            note="'~15.6' GFLOPs (multiply-adds), 224x224 single crop",
+        ),
         Reported(
             "torchvision (IMAGENET1K_V1 weights)",
             top1=83.246,
@@ -155,8 +169,11 @@ def resnext101_64x4d(**kwargs) -> ResNet:
     macs=5_387_266_048,
     top1=96.35,
     dataset="CIFAR-10",
-    reported="Paper Table 7: ResNeXt-29, 8x64d 34.4M params, 3.65% CIFAR-10 / 17.77% CIFAR-100 error.",
     notes="Cardinality 8, 64 channels per group in stage 1 (inner widths 512/1024/2048).",
+    figures=(
+        Reported("Xie et al. 2017, Table 7", "CIFAR-10", params=34_400_000, top1_error=3.65),
+        Reported("Xie et al. 2017, Table 7", "CIFAR-100", params=34_400_000, top1_error=17.77),
+    ),
 )
 def resnext29_8x64d(**kwargs) -> ResNet:
     return resnext_cifar(29, 8, 64, **kwargs)
@@ -170,9 +187,12 @@ def resnext29_8x64d(**kwargs) -> ResNet:
     macs=10_688_866_304,
     top1=96.42,
     dataset="CIFAR-10",
-    reported="Paper Table 7: ResNeXt-29, 16x64d 68.1M params, 3.58% CIFAR-10 / 17.31% CIFAR-100 error.",
     notes="Cardinality 16, 64 channels per group in stage 1 (inner widths 1024/2048/4096). "
     "68,155,210 parameters (68.2M rounded; 68,054,730 without BN): the paper's 68.1M truncates.",
+    figures=(
+        Reported("Xie et al. 2017, Table 7", "CIFAR-10", params=68_100_000, top1_error=3.58),
+        Reported("Xie et al. 2017, Table 7", "CIFAR-100", params=68_100_000, top1_error=17.31),
+    ),
 )
 def resnext29_16x64d(**kwargs) -> ResNet:
     return resnext_cifar(29, 16, 64, **kwargs)

@@ -186,8 +186,8 @@ def _lm_card(cell: str, paper: Paper):
         task="lm",
         params=params,
         macs=lm_macs(cell, DEFAULT_VOCAB, hidden, 100),
-        reported=f"no published count: sized to the 128-unit LSTM's {PARAM_BUDGET:,} "
-        f"parameters ({hidden} units here)",
+        reported=f"Sized to the 128-unit LSTM's {PARAM_BUDGET:,} parameters ({hidden} units here).",
+        no_figures="our own character model: no source trains or counts it",
         dataset="pydoc_data.topics (characters)",
         notes="one-hot characters in, next-character logits out; input_size (1, 1, 100) is one "
         "sequence of 100 characters, MACs are for those 100 steps",

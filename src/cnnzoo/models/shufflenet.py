@@ -290,9 +290,15 @@ _V1_1X_NOTES = (
     params=1_531_936,
     macs=143_078_976,
     top1=66.4,
-    reported="Paper Table 1: 143 MFLOPs (the paper's FLOPs are multiply-adds); Table 2: 33.6% "
-    "top-1 error. Parameters not stated.",
     notes=_V1_1X_NOTES.format(g=1, widths="144/288/576"),
+    figures=(
+        Reported(
+            "Zhang et al. 2018, Tables 1 and 2",
+            macs=143_000_000,
+            top1_error=33.6,
+            note="the paper's FLOPs are multiply-adds; parameters not stated",
+        ),
+    ),
 )
 def shufflenet_v1_g1_1_0x(**kwargs) -> ShuffleNetV1:
     return ShuffleNetV1(groups=1, scale=1.0, **kwargs)
@@ -304,9 +310,15 @@ def shufflenet_v1_g1_1_0x(**kwargs) -> ShuffleNetV1:
     params=1_733_848,
     macs=140_836_512,
     top1=67.3,
-    reported="Paper Table 1: 140 MFLOPs (multiply-adds); Table 2: 32.7% top-1 error. Parameters "
-    "not stated.",
     notes=_V1_1X_NOTES.format(g=2, widths="200/400/800"),
+    figures=(
+        Reported(
+            "Zhang et al. 2018, Tables 1 and 2",
+            macs=140_000_000,
+            top1_error=32.7,
+            note="the paper's FLOPs are multiply-adds; parameters not stated",
+        ),
+    ),
 )
 def shufflenet_v1_g2_1_0x(**kwargs) -> ShuffleNetV1:
     return ShuffleNetV1(groups=2, scale=1.0, **kwargs)
@@ -318,9 +330,16 @@ def shufflenet_v1_g2_1_0x(**kwargs) -> ShuffleNetV1:
     params=1_865_728,
     macs=137_460_672,
     top1=67.4,
-    reported="Paper Table 1: 137 MFLOPs (multiply-adds); Table 2: 32.6% top-1 error; the text "
-    "calls the 1x g=3 model a 140 MFLOPs network. Parameters not stated.",
+    reported="The text calls this model a 140 MFLOPs network.",
     notes=_V1_1X_NOTES.format(g=3, widths="240/480/960"),
+    figures=(
+        Reported(
+            "Zhang et al. 2018, Tables 1 and 2",
+            macs=137_000_000,
+            top1_error=32.6,
+            note="the paper's FLOPs are multiply-adds; parameters not stated",
+        ),
+    ),
 )
 def shufflenet_v1_g3_1_0x(**kwargs) -> ShuffleNetV1:
     return ShuffleNetV1(groups=3, scale=1.0, **kwargs)
@@ -332,9 +351,15 @@ def shufflenet_v1_g3_1_0x(**kwargs) -> ShuffleNetV1:
     params=1_968_344,
     macs=134_339_776,
     top1=67.2,
-    reported="Paper Table 1: 133 MFLOPs (multiply-adds); Table 2: 32.8% top-1 error. Parameters "
-    "not stated.",
     notes=_V1_1X_NOTES.format(g=4, widths="272/544/1088"),
+    figures=(
+        Reported(
+            "Zhang et al. 2018, Tables 1 and 2",
+            macs=133_000_000,
+            top1_error=32.8,
+            note="the paper's FLOPs are multiply-adds; parameters not stated",
+        ),
+    ),
 )
 def shufflenet_v1_g4_1_0x(**kwargs) -> ShuffleNetV1:
     return ShuffleNetV1(groups=4, scale=1.0, **kwargs)
@@ -346,9 +371,15 @@ def shufflenet_v1_g4_1_0x(**kwargs) -> ShuffleNetV1:
     params=2_434_768,
     macs=138_365_952,
     top1=67.6,
-    reported="Paper Table 1: 137 MFLOPs (multiply-adds); Table 2: 32.4% top-1 error. Parameters "
-    "not stated.",
     notes=_V1_1X_NOTES.format(g=8, widths="384/768/1536"),
+    figures=(
+        Reported(
+            "Zhang et al. 2018, Tables 1 and 2",
+            macs=137_000_000,
+            top1_error=32.4,
+            note="the paper's FLOPs are multiply-adds; parameters not stated",
+        ),
+    ),
 )
 def shufflenet_v1_g8_1_0x(**kwargs) -> ShuffleNetV1:
     return ShuffleNetV1(groups=8, scale=1.0, **kwargs)
@@ -360,9 +391,15 @@ def shufflenet_v1_g8_1_0x(**kwargs) -> ShuffleNetV1:
     params=306_124,
     macs=13_300_656,
     top1=45.0,
-    reported="Paper Table 2: ShuffleNet 0.25x, 13 MFLOPs (multiply-adds), g=3: 55.0% top-1 "
-    "error. Parameters not stated.",
     notes="ShuffleNet 0.25x, g=3: stem 12, stages 60/120/240.",
+    figures=(
+        Reported(
+            "Zhang et al. 2018, Table 2",
+            macs=13_000_000,
+            top1_error=55.0,
+            note="the paper's FLOPs are multiply-adds; parameters not stated",
+        ),
+    ),
 )
 def shufflenet_v1_g3_0_25x(**kwargs) -> ShuffleNetV1:
     return ShuffleNetV1(groups=3, scale=0.25, **kwargs)
@@ -374,9 +411,15 @@ def shufflenet_v1_g3_0_25x(**kwargs) -> ShuffleNetV1:
     params=718_324,
     macs=37_589_856,
     top1=56.8,
-    reported="Paper Table 2: ShuffleNet 0.5x, 38 MFLOPs (multiply-adds), g=3: 43.2% top-1 "
-    "error. Parameters not stated.",
     notes="ShuffleNet 0.5x, g=3: stem 12, stages 120/240/480 (as the authors' code).",
+    figures=(
+        Reported(
+            "Zhang et al. 2018, Table 2",
+            macs=38_000_000,
+            top1_error=43.2,
+            note="the paper's FLOPs are multiply-adds; parameters not stated",
+        ),
+    ),
 )
 def shufflenet_v1_g3_0_5x(**kwargs) -> ShuffleNetV1:
     return ShuffleNetV1(groups=3, scale=0.5, **kwargs)
@@ -388,9 +431,15 @@ def shufflenet_v1_g3_0_5x(**kwargs) -> ShuffleNetV1:
     params=3_442_168,
     macs=292_443_552,
     top1=71.5,
-    reported="Paper Table 5: ShuffleNet 1.5x (g=3), 292 MFLOPs (multiply-adds), 28.5% top-1 "
-    "error. Parameters not stated.",
     notes="ShuffleNet 1.5x, g=3: stem 24 (as the authors' code), stages 360/720/1440.",
+    figures=(
+        Reported(
+            "Zhang et al. 2018, Table 5",
+            macs=292_000_000,
+            top1_error=28.5,
+            note="the paper's FLOPs are multiply-adds; parameters not stated",
+        ),
+    ),
 )
 def shufflenet_v1_g3_1_5x(**kwargs) -> ShuffleNetV1:
     return ShuffleNetV1(groups=3, scale=1.5, **kwargs)
@@ -402,9 +451,15 @@ def shufflenet_v1_g3_1_5x(**kwargs) -> ShuffleNetV1:
     params=5_450_776,
     macs=524_045_184,
     top1=73.7,
-    reported="Paper Table 5: ShuffleNet 2x (g=3), 524 MFLOPs (multiply-adds), 26.3% top-1 "
-    "error. Parameters not stated.",
     notes="ShuffleNet 2x, g=3: stem 48, stages 480/960/1920 (as the authors' code).",
+    figures=(
+        Reported(
+            "Zhang et al. 2018, Table 5",
+            macs=524_000_000,
+            top1_error=26.3,
+            note="the paper's FLOPs are multiply-adds; parameters not stated",
+        ),
+    ),
 )
 def shufflenet_v1_g3_2_0x(**kwargs) -> ShuffleNetV1:
     return ShuffleNetV1(groups=3, scale=2.0, **kwargs)
@@ -416,10 +471,17 @@ def shufflenet_v1_g3_2_0x(**kwargs) -> ShuffleNetV1:
     params=778_592,
     macs=37_943_936,
     top1=58.4,
-    reported="Paper Table 2: ShuffleNet 0.5x, 38 MFLOPs (multiply-adds), g=4: 41.6% top-1 "
-    "error (the best 0.5x). Parameters not stated.",
+    reported="The best 0.5x model of Table 2.",
     notes="ShuffleNet 0.5x, g=4: stem 12, stages 144/272/544 (Table 1 x 0.5, rounded to "
     "multiples of 4g = 16 so the bottlenecks split into 4 groups).",
+    figures=(
+        Reported(
+            "Zhang et al. 2018, Table 2",
+            macs=38_000_000,
+            top1_error=41.6,
+            note="the paper's FLOPs are multiply-adds; parameters not stated",
+        ),
+    ),
 )
 def shufflenet_v1_g4_0_5x(**kwargs) -> ShuffleNetV1:
     return ShuffleNetV1(groups=4, scale=0.5, **kwargs)
@@ -434,10 +496,15 @@ def shufflenet_v1_g4_0_5x(**kwargs) -> ShuffleNetV1:
     params=1_366_792,
     macs=40_476_448,
     top1=60.3,
-    reported="Paper Table 5: 41M FLOPs (multiply-adds), 1.4M weights; Table 8: 39.7% top-1 error; "
-    "(Appendix Table); torchvision: 1,366,792 params, 0.04 'GFLOPS', 60.552% top-1.",
     notes="torchvision's shufflenet_v2_x0_5 layer for layer; top1 is the paper's (100 - error).",
     figures=(
+        Reported(
+            "Ma et al. 2018, Tables 5 and 8",
+            params=1_400_000,
+            macs=41_000_000,
+            top1_error=39.7,
+            note="the paper's FLOPs are multiply-adds",
+        ),
         Reported(
             "torchvision (IMAGENET1K_V1 weights)",
             top1=60.552,
@@ -458,10 +525,15 @@ def shufflenet_v2_x0_5(**kwargs) -> ShuffleNetV2:
     params=2_278_604,
     macs=144_907_992,
     top1=69.4,
-    reported="Paper Table 5: 146M FLOPs (multiply-adds), 2.3M weights; Table 8: 30.6% top-1 error; "
-    "torchvision: 2,278,604 params, 0.14 'GFLOPS', 69.362% top-1.",
     notes="torchvision's shufflenet_v2_x1_0 layer for layer; top1 is the paper's (100 - error).",
     figures=(
+        Reported(
+            "Ma et al. 2018, Tables 5 and 8",
+            params=2_300_000,
+            macs=146_000_000,
+            top1_error=30.6,
+            note="the paper's FLOPs are multiply-adds",
+        ),
         Reported(
             "torchvision (IMAGENET1K_V1 weights)",
             top1=69.362,
@@ -482,10 +554,15 @@ def shufflenet_v2_x1_0(**kwargs) -> ShuffleNetV2:
     params=3_503_624,
     macs=295_759_392,
     top1=72.6,
-    reported="Paper Table 5: 299M FLOPs (multiply-adds), 3.5M weights; Table 8: 27.4% top-1 error; "
-    "torchvision: 3,503,624 params, 0.30 'GFLOPS', 72.996% top-1.",
     notes="torchvision's shufflenet_v2_x1_5 layer for layer; top1 is the paper's (100 - error).",
     figures=(
+        Reported(
+            "Ma et al. 2018, Tables 5 and 8",
+            params=3_500_000,
+            macs=299_000_000,
+            top1_error=27.4,
+            note="the paper's FLOPs are multiply-adds",
+        ),
         Reported(
             "torchvision (IMAGENET1K_V1 weights)",
             top1=72.996,
@@ -506,10 +583,15 @@ def shufflenet_v2_x1_5(**kwargs) -> ShuffleNetV2:
     params=7_393_996,
     macs=583_253_464,
     top1=74.9,
-    reported="Paper Table 5: 591M FLOPs (multiply-adds), 7.4M weights; Table 8: 25.1% top-1 error; "
-    "torchvision: 7,393,996 params, 0.58 'GFLOPS', 76.230% top-1.",
     notes="torchvision's shufflenet_v2_x2_0 layer for layer; top1 is the paper's (100 - error).",
     figures=(
+        Reported(
+            "Ma et al. 2018, Tables 5 and 8",
+            params=7_400_000,
+            macs=591_000_000,
+            top1_error=25.1,
+            note="the paper's FLOPs are multiply-adds",
+        ),
         Reported(
             "torchvision (IMAGENET1K_V1 weights)",
             top1=76.23,

@@ -174,11 +174,15 @@ class SqueezeNet(Classifier):
     params=1_248_424,
     macs=818_924_576,
     top1=57.5,
-    reported="Paper Table 1: 1,248,424 parameters (before Deep Compression), Table 2: 57.5% "
-    "top-1 / 80.3% top-5; torchvision: 1,248,424 params, 0.82 'GFLOPS' (multiply-adds), "
-    "58.092% top-1.",
     notes="The paper's architecture; max-pools after conv1, fire4 and fire8 (ceil mode).",
     figures=(
+        Reported(
+            "Iandola et al. 2016, Tables 1 and 2",
+            params=1_248_424,
+            top1=57.5,
+            top5=80.3,
+            note="before Deep Compression",
+        ),
         Reported(
             "torchvision (IMAGENET1K_V1 weights)",
             top1=58.092,
@@ -199,9 +203,16 @@ def squeezenet1_0(**kwargs) -> SqueezeNet:
     params=1_248_424,
     macs=818_924_576,
     top1=60.4,
-    reported="Paper Table 3: simple bypass 60.4% top-1 / 82.5% top-5 (vanilla 57.5%); the "
-    "identity bypass adds no parameters.",
+    reported="The identity bypass adds no parameters.",
     notes="SqueezeNet 1.0 with the paper's simple bypass around fire3, fire5, fire7 and fire9.",
+    figures=(
+        Reported(
+            "Iandola et al. 2016, Table 3",
+            top1=60.4,
+            top5=82.5,
+            note="simple bypass (vanilla SqueezeNet 57.5%)",
+        ),
+    ),
 )
 def squeezenet1_0_bypass(**kwargs) -> SqueezeNet:
     return SqueezeNet(version="1_0", bypass=True, **kwargs)
@@ -213,8 +224,7 @@ def squeezenet1_0_bypass(**kwargs) -> SqueezeNet:
     params=1_235_496,
     macs=349_151_936,
     top1=58.178,
-    reported="Authors' repository (SqueezeNet v1.1): 2.4x less computation than 1.0, same "
-    "accuracy; torchvision: 1,235,496 params, 0.35 'GFLOPS' (multiply-adds), 58.178% top-1.",
+    reported="Authors' repository (SqueezeNet v1.1): 2.4x less computation than 1.0, same accuracy.",
     notes="The authors' 1.1 revision (not in the paper): conv1 64@3x3/2, max-pools after conv1, "
     "fire3 and fire5.",
     figures=(

@@ -165,11 +165,21 @@ def _vgg(config: str, **kwargs) -> VGG:
     return VGG(VGG_CONFIGS[config], **kwargs)
 
 
-def _tv(name: str, params: str, top1: float) -> str:
-    return f"torchvision.models.{name}: {params} params, {top1}% top-1 (torchvision docs)"
-
-
-_PAPER_ERR = "Paper Table 3 (single scale, train/test 256): {0} top-1 / {1} top-5 val error"
+def _paper_figures(config: str, params_m: int, top1_error: float, top5_error: float) -> tuple:
+    """Table 2's rounded parameter count and Table 3's single-scale errors of one configuration."""
+    return (
+        Reported(
+            "Simonyan & Zisserman 2014, Table 2",
+            params=params_m * 1_000_000,
+            note=f"configuration {config}",
+        ),
+        Reported(
+            "Simonyan & Zisserman 2014, Table 3",
+            top1_error=top1_error,
+            top5_error=top5_error,
+            note=f"configuration {config}, single scale, train and test scale 256, validation",
+        ),
+    )
 
 
 @register_model(
@@ -178,12 +188,9 @@ _PAPER_ERR = "Paper Table 3 (single scale, train/test 256): {0} top-1 / {1} top-
     params=132_863_336,
     macs=7_609_090_048,
     top1=69.02,
-    reported="Paper Table 2: 133M params (A). "
-    + _PAPER_ERR.format("29.6%", "10.4%")
-    + ". "
-    + _tv("vgg11", "132,863,336", 69.02),
     notes="Configuration A. Adaptive 7x7 average pool before FC (identity at 224).",
     figures=(
+        *_paper_figures("A", 133, 29.6, 10.4),
         Reported(
             "torchvision (IMAGENET1K_V1 weights)",
             top1=69.02,
@@ -204,9 +211,9 @@ def vgg11(**kwargs) -> VGG:
     params=132_863_336,
     macs=7_609_090_048,
     top1=70.3,
-    reported="Paper Table 2: 133M params (A-LRN). " + _PAPER_ERR.format("29.7%", "10.5%"),
     notes="Configuration A-LRN: A with LRN (AlexNet constants) after conv1; the paper found it "
     "does not help (29.7% vs 29.6% top-1 error). Not in torchvision.",
+    figures=(*_paper_figures("A-LRN", 133, 29.7, 10.5),),
 )
 def vgg11_lrn(**kwargs) -> VGG:
     return _vgg("A", lrn=True, **kwargs)
@@ -218,12 +225,9 @@ def vgg11_lrn(**kwargs) -> VGG:
     params=133_047_848,
     macs=11_308_466_176,
     top1=69.928,
-    reported="Paper Table 2: 133M params (B). "
-    + _PAPER_ERR.format("28.7%", "9.9%")
-    + ". "
-    + _tv("vgg13", "133,047,848", 69.928),
     notes="Configuration B.",
     figures=(
+        *_paper_figures("B", 133, 28.7, 9.9),
         Reported(
             "torchvision (IMAGENET1K_V1 weights)",
             top1=69.928,
@@ -244,9 +248,9 @@ def vgg13(**kwargs) -> VGG:
     params=133_638_952,
     macs=11_770_888_192,
     top1=71.9,
-    reported="Paper Table 2: 134M params (C). " + _PAPER_ERR.format("28.1%", "9.4%"),
     notes="Configuration C: D with the third convolution of stages 3, 4, 5 a 1x1 (padding 0). "
     "Not in torchvision.",
+    figures=(*_paper_figures("C", 134, 28.1, 9.4),),
 )
 def vgg16_c(**kwargs) -> VGG:
     return _vgg("C", **kwargs)
@@ -258,14 +262,10 @@ def vgg16_c(**kwargs) -> VGG:
     params=138_357_544,
     macs=15_470_264_320,
     top1=71.592,
-    reported="Paper Table 2: 138M params (D). "
-    + _PAPER_ERR.format("27.0%", "8.8%")
-    + ". "
-    + _tv("vgg16", "138,357,544", 71.592)
-    + "; torchvision lists 15.47 'GFLOPS' (counted as MACs).",
     notes="Configuration D. Course table total 138,423,208 is 65,664 too high: see "
     "docs/zoo-plain.md.",
     figures=(
+        *_paper_figures("D", 138, 27.0, 8.8),
         Reported(
             "torchvision (IMAGENET1K_V1 weights)",
             top1=71.592,
@@ -286,12 +286,9 @@ def vgg16(**kwargs) -> VGG:
     params=143_667_240,
     macs=19_632_062_464,
     top1=72.376,
-    reported="Paper Table 2: 144M params (E). "
-    + _PAPER_ERR.format("27.3%", "9.0%")
-    + ". "
-    + _tv("vgg19", "143,667,240", 72.376),
     notes="Configuration E.",
     figures=(
+        *_paper_figures("E", 144, 27.3, 9.0),
         Reported(
             "torchvision (IMAGENET1K_V1 weights)",
             top1=72.376,
@@ -312,7 +309,6 @@ def vgg19(**kwargs) -> VGG:
     params=132_868_840,
     macs=7_609_090_048,
     top1=70.37,
-    reported=_tv("vgg11_bn", "132,868,840", 70.37),
     notes="Configuration A + batch norm after each convolution (torchvision's variant).",
     figures=(
         Reported(
@@ -335,7 +331,6 @@ def vgg11_bn(**kwargs) -> VGG:
     params=133_053_736,
     macs=11_308_466_176,
     top1=71.586,
-    reported=_tv("vgg13_bn", "133,053,736", 71.586),
     notes="Configuration B + batch norm after each convolution (torchvision's variant).",
     figures=(
         Reported(
@@ -357,8 +352,9 @@ def vgg13_bn(**kwargs) -> VGG:
     input_size=(3, 224, 224),
     params=133_647_400,
     macs=11_770_888_192,
-    reported="Paper Table 2: 134M params (C, without batch norm); no published BN figures.",
+    reported="The paper has no batch norm; its figures for configuration C without it are on vgg16_c.",
     notes="Configuration C + batch norm after each convolution. Not in torchvision.",
+    no_figures="no source trains configuration C with batch norm",
 )
 def vgg16_c_bn(**kwargs) -> VGG:
     return _vgg("C", batch_norm=True, **kwargs)
@@ -370,7 +366,6 @@ def vgg16_c_bn(**kwargs) -> VGG:
     params=138_365_992,
     macs=15_470_264_320,
     top1=73.36,
-    reported=_tv("vgg16_bn", "138,365,992", 73.36),
     notes="Configuration D + batch norm after each convolution (torchvision's variant).",
     figures=(
         Reported(
@@ -393,7 +388,6 @@ def vgg16_bn(**kwargs) -> VGG:
     params=143_678_248,
     macs=19_632_062_464,
     top1=74.218,
-    reported=_tv("vgg19_bn", "143,678,248", 74.218),
     notes="Configuration E + batch norm after each convolution (torchvision's variant).",
     figures=(
         Reported(
@@ -412,10 +406,6 @@ def vgg19_bn(**kwargs) -> VGG:
 
 # -- CIFAR-size variants (32x32 input) ----------------------------------------------------------
 
-_CIFAR_REPORTED = (
-    "No published figure: the paper evaluates ImageNet only. Convolutions of configuration {0}; "
-    "the FC 512 head is ours (as in common CIFAR ports of VGG)."
-)
 _CIFAR_NOTES = (
     "32x32 input: five 2x2 pools leave a 1x1x512 map; global average pooling (the identity at "
     "32x32, and what lets larger inputs work) -> FC 512 -> ReLU -> dropout 0.5 -> FC classes."
@@ -430,7 +420,8 @@ def _cifar_card(config: str, params: int, macs: int) -> dict:
         "params": params,
         "macs": macs,
         "dataset": "CIFAR-10",
-        "reported": _CIFAR_REPORTED.format(config),
+        "no_figures": "the paper evaluates ImageNet only; the FC 512 head on configuration "
+        f"{config}'s convolutions is ours (as in common CIFAR ports of VGG)",
         "notes": _CIFAR_NOTES,
     }
 

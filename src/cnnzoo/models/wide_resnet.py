@@ -58,9 +58,8 @@ _CIFAR_NOTES = (
     params=2_748_890,
     macs=392_612_352,
     dataset="CIFAR-10",
-    reported="Paper: WRN-16-4 is one of the WRNs of its width/depth study; its parameter count is "
-    "not restated here.",
     notes=_CIFAR_NOTES.format(n=2, w="64/128/256", name="wrn16_4"),
+    no_figures="neither the paper's Table 4 nor the authors' README lists WRN-16-4",
 )
 def wrn16_4(**kwargs) -> PreActResNet:
     return wrn(16, 4, **kwargs)
@@ -73,8 +72,8 @@ def wrn16_4(**kwargs) -> PreActResNet:
     params=10_961_370,
     macs=1_548_145_664,
     dataset="CIFAR-10",
-    reported="Paper Table 4: WRN-16-8 11.0M params.",
     notes=_CIFAR_NOTES.format(n=2, w="128/256/512", name="wrn16_8"),
+    figures=(Reported("Zagoruyko & Komodakis 2016, Table 4", "CIFAR-10", params=11_000_000),),
 )
 def wrn16_8(**kwargs) -> PreActResNet:
     return wrn(16, 8, **kwargs)
@@ -87,8 +86,8 @@ def wrn16_8(**kwargs) -> PreActResNet:
     params=8_949_210,
     macs=1_298_582_016,
     dataset="CIFAR-10",
-    reported="Paper Table 4: WRN-40-4 8.9M params.",
     notes=_CIFAR_NOTES.format(n=6, w="64/128/256", name="wrn40_4"),
+    figures=(Reported("Zagoruyko & Komodakis 2016, Table 4", "CIFAR-10", params=8_900_000),),
 )
 def wrn40_4(**kwargs) -> PreActResNet:
     return wrn(40, 4, **kwargs)
@@ -102,9 +101,34 @@ def wrn40_4(**kwargs) -> PreActResNet:
     macs=5_243_328_768,
     top1=96.00,
     dataset="CIFAR-10",
-    reported="Paper Table 4: WRN-28-10 36.5M params; authors' README (meanstd preprocessing, median "
-    "of 5 runs): 4.00% CIFAR-10 / 19.25% CIFAR-100 error, 3.89% / 18.85% with dropout 0.3.",
     notes=_CIFAR_NOTES.format(n=4, w="160/320/640", name="wrn28_10"),
+    figures=(
+        Reported("Zagoruyko & Komodakis 2016, Table 4", "CIFAR-10", params=36_500_000),
+        Reported(
+            "authors' release (szagoruyko/wide-residual-networks)",
+            "CIFAR-10",
+            top1_error=4.0,
+            note="meanstd preprocessing, median of 5 runs",
+        ),
+        Reported(
+            "authors' release (szagoruyko/wide-residual-networks)",
+            "CIFAR-100",
+            top1_error=19.25,
+            note="meanstd preprocessing, median of 5 runs",
+        ),
+        Reported(
+            "authors' release (szagoruyko/wide-residual-networks)",
+            "CIFAR-10",
+            top1_error=3.89,
+            note="with dropout 0.3, meanstd preprocessing, median of 5 runs",
+        ),
+        Reported(
+            "authors' release (szagoruyko/wide-residual-networks)",
+            "CIFAR-100",
+            top1_error=18.85,
+            note="with dropout 0.3, meanstd preprocessing, median of 5 runs",
+        ),
+    ),
 )
 def wrn28_10(**kwargs) -> PreActResNet:
     return wrn(28, 10, **kwargs)
@@ -116,11 +140,15 @@ def wrn28_10(**kwargs) -> PreActResNet:
     params=68_883_240,
     macs=11_398_021_120,
     top1=78.468,
-    reported="Paper/authors' README: WRN-50-2-bottleneck 21.9% top-1 error (single crop). "
-    "torchvision wide_resnet50_2: 68,883,240 params, 11.40 GFLOPS (MACs), 78.468% top-1.",
     notes="ResNet-50 with bottleneck width doubled (base_width=128): 3x3 convolutions with 128/256/"
     "512/1024 filters; stride on the 3x3 as in the authors' (fb.resnet.torch) code and torchvision.",
     figures=(
+        Reported(
+            "authors' release (szagoruyko/wide-residual-networks)",
+            top1_error=21.9,
+            top5_error=5.79,
+            note="WRN-50-2-bottleneck, single crop",
+        ),
         Reported(
             "torchvision (IMAGENET1K_V1 weights)",
             top1=78.468,
@@ -142,8 +170,7 @@ def wide_resnet50_2(**kwargs) -> ResNet:
     params=126_886_696,
     macs=22_753_050_624,
     top1=78.848,
-    reported="torchvision wide_resnet101_2: 126,886,696 params, 22.75 GFLOPS (MACs), 78.848% top-1. "
-    "Not in the paper.",
+    reported="Not in the paper.",
     notes="ResNet-101 with bottleneck width doubled (base_width=128), stride on the 3x3.",
     figures=(
         Reported(

@@ -27,7 +27,7 @@ import torch.nn as nn
 
 from cnnzoo.layers import ConvNormAct, DepthwiseSeparableConv
 from cnnzoo.models._base import PooledClassifier
-from cnnzoo.registry import Paper, register_model
+from cnnzoo.registry import Paper, Reported, register_model
 
 __all__ = ["Xception", "XceptionBlock"]
 
@@ -137,13 +137,24 @@ class Xception(PooledClassifier):
     input_size=(3, 299, 299),
     params=22_855_952,
     macs=8_357_403_496,
-    reported="Paper Table 3: 22,855,952 parameters; Table 1: 79.0% top-1 / 94.5% top-5 "
-    "(single crop, ImageNet validation); multiply-adds not stated. Keras Xception: "
-    "22,910,480 total of which 22,855,952 trainable (the rest are batch-norm moving statistics, "
-    "buffers in PyTorch).",
+    reported="The paper does not state multiply-adds.",
     top1=79.0,
     notes="Figure 5 exactly, with Keras's 'valid' stem convolutions and 'same' max pools; "
     "bias-free convolutions; dropout 0.5 before the classifier as in the paper's ImageNet setup.",
+    figures=(
+        Reported(
+            "Chollet 2017, Tables 1 and 3",
+            params=22_855_952,
+            top1=79.0,
+            top5=94.5,
+            note="single crop, ImageNet validation",
+        ),
+        Reported(
+            "Keras Applications",
+            params=22_910_480,
+            note="total, of which 22,855,952 trainable; the rest are batch-norm moving statistics, buffers in PyTorch",
+        ),
+    ),
 )
 def xception(**kwargs) -> Xception:
     return Xception(**kwargs)

@@ -23,7 +23,7 @@ The FC6 input size follows from ``image_size``; other inputs need ``image_size=`
 from __future__ import annotations
 
 from cnnzoo.models.alexnet import AlexNet, ConvSpec
-from cnnzoo.registry import Paper, register_model
+from cnnzoo.registry import Paper, Reported, register_model
 
 __all__ = ["zfnet_convs"]
 
@@ -60,10 +60,17 @@ def _zfnet(widths: tuple[int, int, int], **kwargs) -> AlexNet:
     params=62_357_608,
     macs=1_168_032_896,
     top1=61.6,
-    reported="Paper Table 2: 1 convnet (figure 3 model) 38.4% top-1 / 16.5% top-5 error on "
-    "ILSVRC-2012 val; parameter count and MACs not stated.",
+    reported="The paper states neither the parameter count nor the MACs.",
     notes="Figure 3 network. 224x224 input; conv1 7x7/2 pad 1, conv2 5x5/2 no pad, ceil-mode "
     "max-pools, LRN (AlexNet constants) after each of the first two pools. PyTorch default init.",
+    figures=(
+        Reported(
+            "Zeiler & Fergus 2013, Table 2",
+            top1_error=38.4,
+            top5_error=16.5,
+            note="1 convnet, the figure 3 model, ILSVRC-2012 validation",
+        ),
+    ),
 )
 def zfnet(**kwargs) -> AlexNet:
     return _zfnet((384, 384, 256), **kwargs)
@@ -75,10 +82,17 @@ def zfnet(**kwargs) -> AlexNet:
     params=107_627_624,
     macs=2_476_704_896,
     top1=62.5,
-    reported="Paper Table 2: 1 convnet with layers 3,4,5 at 512,1024,512 maps: 37.5% top-1 / "
-    "16.0% top-5 error on ILSVRC-2012 val; parameter count and MACs not stated.",
+    reported="The paper states neither the parameter count nor the MACs.",
     notes="The course's ZFNet: figure 3 geometry with conv3/4/5 at 512/1024/512 maps (FC6 then "
     "sees 6x6x512 = 18,432 inputs).",
+    figures=(
+        Reported(
+            "Zeiler & Fergus 2013, Table 2",
+            top1_error=37.5,
+            top5_error=16.0,
+            note="1 convnet with layers 3, 4, 5 at 512, 1024, 512 maps, ILSVRC-2012 validation",
+        ),
+    ),
 )
 def zfnet_512(**kwargs) -> AlexNet:
     return _zfnet((512, 1024, 512), **kwargs)
