@@ -7,8 +7,10 @@ paper, the default input, and two kinds of reference figures:
 * ``params`` / ``macs`` -- the exact counts of *our* implementation at the default input.
   The test-suite recomputes them for every registered model (on meta tensors), so a card can
   never drift from the code.
-* ``reported`` -- what the paper (or torchvision, or the course) states, with its source, so a
-  reader can see how the implementation compares with the published figure.
+* ``figures`` -- what the paper (or the authors' release, torchvision, the course) states, as
+  :class:`Reported` entries with their source, so a reader (and a test) can compare the
+  implementation with the published figure; ``no_figures`` says why a card has none.
+  ``reported`` is prose context about them, never a figure.
 """
 
 from __future__ import annotations
@@ -122,7 +124,8 @@ class ModelCard:
     macs: int | None = None
     """Exact multiply-accumulates (conv + linear) at ``input_size``, batch 1 (tested)."""
     reported: str = ""
-    """Published figures and their source, e.g. "torchvision: 138,357,544 params"."""
+    """Context for the published figures that is not itself a figure (the figures are in
+    ``figures``), e.g. "The paper does not state MACs."."""
     top1: float | None = None
     """Reported top-1 accuracy in percent on ``dataset`` (used by efficiency comparisons)."""
     dataset: str = "ImageNet"
@@ -233,7 +236,7 @@ def _docstring(card: ModelCard, own: str | None) -> str:
     lines += [f"Reported by {figure}." for figure in card.figures]
     if card.no_figures:
         lines.append(f"No published figures: {card.no_figures}.")
-    for label, text in (("Published", card.reported), ("Notes", card.notes)):
+    for label, text in (("About the figures", card.reported), ("Notes", card.notes)):
         if text:
             lines += ["", f"{label}: {text}"]
     lines += [
