@@ -341,7 +341,10 @@ class InceptionResNetV2(PooledClassifier):
             note="single model, single crop, non-blacklisted ILSVRC 2012 validation subset",
         ),
         Reported(
-            "timm / Cadene pretrainedmodels (ports of the TF-slim release)", params=42_680_000
+            "timm model card (inception_v4.tf_in1k)",
+            params=42_700_000,
+            macs=12_300_000_000,
+            note="a port of the authors' TF-slim release; timm's GMACs are multiply-accumulates",
         ),
     ),
 )
@@ -367,7 +370,9 @@ def inception_v4(**kwargs) -> InceptionV4:
             note="single model, single crop, non-blacklisted ILSVRC 2012 validation subset",
         ),
         Reported(
-            "timm / Cadene pretrainedmodels (ports of the TF-slim release)", params=55_840_000
+            "timm (inception_resnet_v2.tf_in1k)",
+            params=55_800_000,
+            note="a port of the authors' TF-slim release",
         ),
     ),
 )
