@@ -24,8 +24,10 @@ values back, giving the same int8 model without the calibration data.
 from __future__ import annotations
 
 import logging
+import re
 import warnings
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -61,11 +63,28 @@ class QuantizationError(ValueError):
     """The model could not be exported or quantized; the message names the failing op."""
 
 
+def _failing_call(text: str) -> str:
+    """`` at FILE:LINE (CODE)`` from torch.export's "The following call raised this error"
+    section: the user's line that could not be traced (the first line often names only a
+    symbolic expression)."""
+    match = re.search(
+        r'The following call raised this error:\s*\n\s*File "([^"]+)", line (\d+), in (\w+)'
+        r"\s*\n\s*(.+)",
+        text,
+    )
+    if match is None:
+        return ""
+    file, line, function, code = match.groups()
+    return f" at {Path(file).name}:{line} in {function} ({code.strip()})"
+
+
 def _explain(stage: str, model: nn.Module, error: Exception) -> QuantizationError:
     name = getattr(getattr(model, "card", None), "name", type(model).__name__)
-    first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    text = str(error).strip()
+    first = text.splitlines()[0] if text else type(error).__name__
     return QuantizationError(
-        f"quantizing {name} failed in {stage}: {first}. pt2e needs a model torch.export can "
+        f"quantizing {name} failed in {stage}{_failing_call(text)}: {first.rstrip('.')}. "
+        "pt2e needs a model torch.export can "
         "trace (no data-dependent Python control flow, one activation module per use); try "
         "--method fx, or fix that op"
     )
