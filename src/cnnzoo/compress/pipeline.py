@@ -189,7 +189,9 @@ def deep_compress(
     }
     _check_settings(source.model, sparsity, bits, index_bits)  # bad input fails before any work
     steps = _Steps(source, index_bits, Path(run_dir) if run_dir is not None else None, log)
-    retrain = retrain_recipe(source.recipe, lr, prune_epochs, weight_decay, batch_size)
+    # A recipe needs >= 1 epoch even when prune_epochs == 0 (then it only carries the settings
+    # the centroid fine-tuning inherits).
+    retrain = retrain_recipe(source.recipe, lr, max(1, prune_epochs), weight_decay, batch_size)
     for step, target in enumerate(_prune_targets(sparsity, prune_steps, schedule), start=1):
         steps.prune(step, prune_steps, target, retrain if prune_epochs > 0 else None)
     make_permanent(source.model)

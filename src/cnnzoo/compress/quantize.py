@@ -49,6 +49,7 @@ _pytree_log.setLevel(_level)
 __all__ = [
     "QuantizationError",
     "compile_int8",
+    "fx_weight_bytes",
     "int8_weight_bytes",
     "quantize_fx",
     "quantize_pt2e",
@@ -194,6 +195,32 @@ def int8_weight_bytes(converted: nn.Module) -> int:
     """Bytes of the tensors the int8 graph reads: int8 weights, their per-channel scales and
     zero points, float biases -- what the int8 model stores."""
     return sum(v.numel() * v.element_size() for v in _used_tensors(converted).values())
+
+
+def fx_weight_bytes(converted: nn.Module) -> int:
+    """Bytes an FX-quantized model stores: each quantized layer's int8 weight with its scales
+    and zero points (per channel or per tensor) and float bias, plus the other tensors of its
+    state dict (activation scales/zero points, float layers). Linear layers keep their weights
+    in TorchScript packed params, which ``state_dict()`` does not list as tensors."""
+    total, packed = 0, set()
+    for name, module in converted.named_modules():
+        weight = getattr(module, "weight", None)
+        if not callable(weight) or not hasattr(module, "_packed_params"):
+            continue
+        packed.add(name)
+        w = weight()
+        total += w.int_repr().numel() * w.int_repr().element_size()
+        if w.qscheme() in (torch.per_channel_affine, torch.per_channel_symmetric):
+            total += 4 * 2 * w.q_per_channel_scales().numel()  # float32 scale + int32 zero point
+        else:
+            total += 4 * 2
+        bias = module.bias() if callable(getattr(module, "bias", None)) else None
+        total += 0 if bias is None else bias.numel() * bias.element_size()
+    for key, value in converted.state_dict().items():
+        owner, _, leaf = key.rpartition(".")
+        if torch.is_tensor(value) and not (owner in packed and leaf in ("weight", "bias")):
+            total += value.numel() * value.element_size()
+    return total
 
 
 def quantize_fx(model: nn.Module, calibration: torch.Tensor, batch_size: int = 128) -> nn.Module:

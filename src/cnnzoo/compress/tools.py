@@ -24,6 +24,7 @@ from cnnzoo.compress.common import (
     evaluate_on,
     latency_ms,
     module_structure,
+    side_by_side,
     write_compressed_run,
 )
 from cnnzoo.compress.export import ExportCheck, export_onnx, verify_onnx
@@ -38,6 +39,7 @@ from cnnzoo.compress.pruning import (
 )
 from cnnzoo.compress.quantize import (
     compile_int8,
+    fx_weight_bytes,
     int8_weight_bytes,
     quantize_fx,
     quantize_pt2e,
@@ -219,6 +221,7 @@ def prune_model(
         warmup=0.0,
     )
     reference = create_model(source.name, **(source.meta.get("model_kwargs") or {}))
+    original = copy.deepcopy(model).eval() if structured else None
     prune_step = _pruner(source, structured, scope, importance, exclude)
     # Masked layers multiply by their mask on every call: time them once folded, below.
     timed = batches if structured else ()
@@ -234,6 +237,12 @@ def prune_model(
     make_permanent(model)
     if not structured:
         rows.append(_measure("masks folded (saved model)", model, source, batches))
+    for batch in batches if original is not None else ():
+        # The stage rows are timed minutes apart; on a shared machine only an alternating
+        # measurement of both models compares like with like.
+        timing = side_by_side(original, model.eval(), source.data.input_size, batch)
+        notes.append(timing.to_text())
+        say(notes[-1])
     kind = "structured channel" if structured else f"unstructured {scope}-wise magnitude"
     table = StageTable(f"{kind} pruning of {source.name}", rows, notes, run)
     notes.append(
@@ -353,10 +362,9 @@ def quantize_model(
         say(f"calibrating on {len(calibration)} training images (fx)")
         # prepare_fx fuses modules of the graph it traces: give it a copy of the float model.
         fx = quantize_fx(copy.deepcopy(model), calibration)
-        size = sum(
-            v.numel() * v.element_size() for v in fx.state_dict().values() if torch.is_tensor(v)
+        rows.append(
+            _measure("int8 fx (x86, eager)", model, source, batches, fx, fx_weight_bytes(fx))
         )
-        rows.append(_measure("int8 fx (x86, eager)", model, source, batches, fx, size))
     notes = [
         f"Calibration: {len(calibration)} training images (seed 0). Size: bytes of the tensors "
         "the model reads (int8 weights + scales + float biases for int8). Latency: median "
