@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Callable
+from typing import Any
 
 import torch
 import torch.nn as nn
@@ -18,6 +19,7 @@ __all__ = [
     "ConvNormAct",
     "DepthwiseSeparableConv",
     "DropPath",
+    "SeparableConv2d",
     "channel_shuffle",
     "conv_output_size",
     "make_divisible",
@@ -186,6 +188,45 @@ class DepthwiseSeparableConv(nn.Sequential):
         )
         self.in_channels = in_channels
         self.out_channels = out_channels
+
+
+class SeparableConv2d(nn.Sequential):
+    """Drop-in replacement for a standard ``nn.Conv2d``: ``depthwise`` (KxK, one filter per
+    channel, same stride/padding/dilation) -> optional ``norm`` + ``act`` -> ``pointwise`` 1x1.
+
+    The original convolution's bias, if any, moves to the pointwise convolution, so the output
+    shape and the role of the layer (usually followed by its own BN/ReLU) are unchanged.
+    """
+
+    def __init__(self, conv: nn.Conv2d, norm_act: bool = False) -> None:
+        super().__init__()
+        factory: dict[str, Any] = {"device": conv.weight.device, "dtype": conv.weight.dtype}
+        # The geometry is copied as it is (tuples of two ints; padding may be a string).
+        geometry: dict[str, Any] = {
+            "kernel_size": conv.kernel_size,
+            "stride": conv.stride,
+            "padding": conv.padding,
+            "dilation": conv.dilation,
+        }
+        channels = conv.in_channels
+        self.depthwise = nn.Conv2d(
+            channels,
+            channels,
+            **geometry,
+            groups=channels,
+            bias=False,
+            padding_mode=conv.padding_mode,
+            **factory,
+        )
+        if norm_act:
+            self.norm = nn.BatchNorm2d(channels, **factory)
+            self.act = nn.ReLU()
+        self.pointwise = nn.Conv2d(
+            channels, conv.out_channels, 1, bias=conv.bias is not None, **factory
+        )
+        self.in_channels = channels
+        self.out_channels = conv.out_channels
+        self.kernel_size = conv.kernel_size
 
 
 def channel_shuffle(x: torch.Tensor, groups: int) -> torch.Tensor:

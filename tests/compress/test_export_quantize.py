@@ -6,9 +6,12 @@ import pytest
 import torch
 
 from cnnzoo import create_model
+from cnnzoo.compress.common import side_by_side
 from cnnzoo.compress.export import export_onnx, verify_onnx
 from cnnzoo.compress.quantize import (
+    fx_weight_bytes,
     int8_weight_bytes,
+    quantize_fx,
     quantize_pt2e,
     quantized_state,
     rebuild_quantized,
@@ -40,3 +43,29 @@ def test_int8_state_rebuilds_identical_graph() -> None:
     assert (converted(x) - model(x)).abs().max() < 0.1
     with pytest.raises(ValueError, match="quantize/dequantize steps"):
         rebuild_quantized(model, {**state, "qdq.scale": state["qdq.scale"][:1]}, x[:2])
+
+
+def test_fx_size_counts_packed_weights_scales_and_biases() -> None:
+    torch.manual_seed(0)
+    model = create_model("lenet_300_100").eval()
+    converted = quantize_fx(model, torch.randn(32, 1, 28, 28))
+    # int8 weights + per-channel float32 scale and int32 zero point of 300+100+10 outputs +
+    # float32 biases + six activation (scale, zero point) pairs of the graph and the layers.
+    assert fx_weight_bytes(converted) == 266_200 + 410 * 8 + 410 * 4 + 6 * (4 + 8)
+    x = torch.randn(4, 1, 28, 28)
+    assert (converted(x) - model(x)).abs().max() < 0.1
+
+
+def test_side_by_side_times_both_models_in_alternation() -> None:
+    weight = torch.randn(256, 256)
+
+    def heavy(x: torch.Tensor) -> torch.Tensor:
+        for _ in range(8):
+            x = x @ weight
+        return x
+
+    timing = side_by_side(heavy, lambda x: x @ weight, (256,), batch=64, rounds=5)
+    assert timing.batch == 64 and timing.rounds == 5
+    assert timing.cpu[0] > 2 * timing.cpu[1]  # 8 products against 1, in this thread's CPU time
+    text = timing.to_text(("eight", "one"))
+    assert text.startswith("Side by side at batch 64 (5 alternating rounds, one process): eight ")

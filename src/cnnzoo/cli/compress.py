@@ -161,11 +161,16 @@ def _register_quantize(subparsers: argparse._SubParsersAction) -> None:
         "pt2e: torch.export + torchao's X86InductorQuantizer, then torch.compile with "
         "inductor freezing (needs gcc). fx: prepare_fx/convert_fx (deprecated, measured only).",
         epilog="examples:\n  cnnzoo quantize runs/fashion_cnn-fashion_mnist-RUN\n"
-        "  cnnzoo quantize runs/resnet20-fashion_mnist-RUN --method fx --calibration 256",
+        "  cnnzoo quantize runs/resnet20-fashion_mnist-RUN --method both --calibration 256",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _common(p)
-    p.add_argument("--method", choices=("pt2e", "fx"), default="pt2e")
+    p.add_argument(
+        "--method",
+        choices=("pt2e", "fx", "both"),
+        default="pt2e",
+        help="pt2e (saved), fx (deprecated, measured only) or both in one table",
+    )
     p.add_argument("--calibration", type=int, default=512, help="calibration images (512)")
     p.add_argument("--no-compiled", action="store_true", help="skip the compiled float32 row")
     p.set_defaults(func=_quantize)
@@ -176,7 +181,7 @@ def _quantize(args: argparse.Namespace) -> int:
     # start-up: cnnzoo.compress.tools costs ~3.1 s of CPU to import; only this command needs it
     from cnnzoo.compress.tools import quantize_model
 
-    if args.method == "pt2e" and shutil.which("gcc") is None and shutil.which("cc") is None:
+    if args.method != "fx" and shutil.which("gcc") is None and shutil.which("cc") is None:
         raise ValueError(
             "the pt2e path compiles int8 kernels with inductor, which needs a C compiler: "
             "install gcc (apt-get install gcc) or use --method fx"
@@ -184,7 +189,7 @@ def _quantize(args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     source = load_source(args.source, args.data_dir, args.limit)
-    out = _out_dir(args, source, "int8") if args.method == "pt2e" else None
+    out = _out_dir(args, source, "int8") if args.method != "fx" else None
     result = quantize_model(
         source,
         method=args.method,

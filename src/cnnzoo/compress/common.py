@@ -26,11 +26,13 @@ from cnnzoo.train import (
 from cnnzoo.train.checkpoint import atomic_write_text
 
 __all__ = [
+    "SideBySide",
     "Source",
     "evaluate_on",
     "latency_ms",
     "load_source",
     "module_structure",
+    "side_by_side",
     "write_compressed_run",
 ]
 
@@ -114,6 +116,55 @@ def latency_ms(
             if i >= warmup:
                 times.append(time.perf_counter() - t0)
     return 1000.0 * statistics.median(times)
+
+
+@dataclass
+class SideBySide:
+    """Median wall and CPU time (ms) of two models' forward passes, measured in alternation."""
+
+    batch: int
+    rounds: int
+    wall: tuple[float, float]
+    cpu: tuple[float, float]
+
+    def to_text(self, names: tuple[str, str] = ("reference", "pruned")) -> str:
+        (wa, wb), (ca, cb) = self.wall, self.cpu
+        return (
+            f"Side by side at batch {self.batch} ({self.rounds} alternating rounds, one process): "
+            f"{names[0]} {wa:.1f} ms wall / {ca:.1f} ms CPU, {names[1]} {wb:.1f} ms wall / "
+            f"{cb:.1f} ms CPU: speed-up {wa / wb:.2f}x wall, {ca / cb:.2f}x CPU."
+        )
+
+
+def side_by_side(
+    first: Callable[[torch.Tensor], Any],
+    second: Callable[[torch.Tensor], Any],
+    input_size: tuple[int, ...],
+    batch: int,
+    rounds: int = 15,
+    warmup: int = 2,
+) -> SideBySide:
+    """Time ``first`` and ``second`` in alternation on the same input, so a load change on a
+    shared machine hits both alike; CPU time (this thread's) is what the work cost, wall time
+    what a user waits."""
+    x = torch.randn(batch, *input_size)
+    wall: tuple[list[float], list[float]] = ([], [])
+    cpu: tuple[list[float], list[float]] = ([], [])
+    with torch.inference_mode():
+        for i in range(warmup + rounds):
+            for k, forward in enumerate((first, second)):
+                w0, c0 = time.perf_counter(), time.thread_time()
+                forward(x)
+                if i >= warmup:
+                    wall[k].append(time.perf_counter() - w0)
+                    cpu[k].append(time.thread_time() - c0)
+    med = statistics.median
+    return SideBySide(
+        batch,
+        rounds,
+        (1000 * med(wall[0]), 1000 * med(wall[1])),
+        (1000 * med(cpu[0]), 1000 * med(cpu[1])),
+    )
 
 
 # Shape attributes a structural change may alter; load_checkpoint restores exactly these.

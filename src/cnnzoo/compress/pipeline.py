@@ -40,7 +40,7 @@ from cnnzoo.compress.pruning import (
 )
 from cnnzoo.train import Recipe, fit
 
-__all__ = ["DeepCompressionResult", "Stage", "deep_compress", "finetune"]
+__all__ = ["DeepCompressionResult", "Stage", "deep_compress", "finetune", "retrain_recipe"]
 
 
 @dataclass
@@ -173,98 +173,151 @@ def deep_compress(
     Adam at ``lr`` / ``share_lr`` and a cosine schedule; ``weight_decay`` (L2, which Han et al.
     2015 found better than L1 when retraining) only while retraining pruned weights.
     """
-    say = log or (lambda text: None)
-    model = source.model
-    names = [name for name, _ in prunable_layers(model)]
-    resolve_per_layer(names, sparsity, check_sparsity)  # bad input fails before any work
+    settings = {
+        "method": "deep_compression",
+        "sparsity": sparsity,
+        "bits": bits,
+        "index_bits": index_bits,
+        "prune_steps": prune_steps,
+        "schedule": schedule,
+        "prune_epochs": prune_epochs,
+        "share_epochs": share_epochs,
+        "lr": lr,
+        "share_lr": share_lr,
+        "weight_decay": weight_decay,
+        "huffman": huffman,
+    }
+    _check_settings(source.model, sparsity, bits, index_bits)  # bad input fails before any work
+    steps = _Steps(source, index_bits, Path(run_dir) if run_dir is not None else None, log)
+    # A recipe needs >= 1 epoch even when prune_epochs == 0 (then it only carries the settings
+    # the centroid fine-tuning inherits).
+    retrain = retrain_recipe(source.recipe, lr, max(1, prune_epochs), weight_decay, batch_size)
+    for step, target in enumerate(_prune_targets(sparsity, prune_steps, schedule), start=1):
+        steps.prune(step, prune_steps, target, retrain if prune_epochs > 0 else None)
+    make_permanent(source.model)
     if bits is not None:
-        resolve_per_layer(names, bits, check_bits)  # type: ignore[arg-type]
-    resolve_per_layer(names, index_bits, check_bits)  # type: ignore[arg-type]
-    run = Path(run_dir) if run_dir is not None else None
-    dense = storage_report(model).total("dense")
-    stages = [_stage("reference", model, source, dense, dense)]
-    say(f"reference: test top-1 {stages[0].top1:.2f}%")
-    retrain = source.recipe.override(
+        tune = retrain.override(lr=share_lr, epochs=share_epochs, weight_decay=0.0)
+        steps.share(bits, tune if share_epochs > 0 else None)
+    report = storage_report(source.model, index_bits)
+    if huffman and bits is not None:
+        steps.huffman(report.total("huffman"))
+    unshare_weights(source.model)
+    result = DeepCompressionResult(
+        stages=steps.stages,
+        storage=report,
+        macs=summary(source.model, source.data.input_size).macs,
+        run_dir=steps.run,
+        settings=settings,
+    )
+    if steps.run is not None:
+        _save(result, source, report)
+    return result
+
+
+def retrain_recipe(
+    recipe: Recipe, lr: float, epochs: int, weight_decay: float = 0.0, batch_size: int | None = None
+) -> Recipe:
+    """``recipe`` turned into a retraining one: Adam at ``lr``, cosine, no warm-up or early stop."""
+    return recipe.override(
         optimizer="adam",
         lr=lr,
         weight_decay=weight_decay,
         schedule="cosine",
-        epochs=prune_epochs,
+        epochs=epochs,
         fused=False,
         batch_size=batch_size,
         early_stopping=0,
         warmup=0.0,
     )
-    if isinstance(sparsity, Mapping):
-        targets = [
-            {k: v * (1.0 - (1.0 - i / prune_steps) ** 3) for k, v in sparsity.items()}
-            if schedule == "cubic"
-            else {k: v * i / prune_steps for k, v in sparsity.items()}
-            for i in range(1, prune_steps + 1)
-        ]
-    else:
-        targets = sparsity_schedule(sparsity, prune_steps, schedule)
-    for step, target in enumerate(targets, start=1):
-        magnitude_prune(model, target)
-        sparse = storage_report(model, index_bits).total("sparse")
-        stages.append(_stage(f"pruned (step {step}/{prune_steps})", model, source, sparse, dense))
-        say(f"pruned step {step}: test top-1 {stages[-1].top1:.2f}%")
-        if prune_epochs > 0 and run is not None:
-            finetune(model, source, retrain, run / "stages" / f"prune-{step}", log)
-            stages.append(_stage(f"retrained (step {step})", model, source, sparse, dense))
-            say(f"retrained step {step}: test top-1 {stages[-1].top1:.2f}%")
-    make_permanent(model)
+
+
+def _check_settings(
+    model: nn.Module,
+    sparsity: float | Mapping[str, float],
+    bits: int | Mapping[str, int] | None,
+    index_bits: int | Mapping[str, int],
+) -> None:
+    names = [name for name, _ in prunable_layers(model)]
+    resolve_per_layer(names, sparsity, check_sparsity)
     if bits is not None:
-        share_weights(model, bits)
-        report = storage_report(model, index_bits)
-        stages.append(_stage("weights shared", model, source, report.total("shared"), dense))
-        say(f"weights shared: test top-1 {stages[-1].top1:.2f}%")
-        if share_epochs > 0 and run is not None:
-            tune = retrain.override(lr=share_lr, epochs=share_epochs, weight_decay=0.0)
-            finetune(model, source, tune, run / "stages" / "share", log)
-            stages.append(
-                _stage("centroids fine-tuned", model, source, report.total("shared"), dense)
-            )
-            say(f"centroids fine-tuned: test top-1 {stages[-1].top1:.2f}%")
-    report = storage_report(model, index_bits)
-    last = stages[-1]
-    final = last.bits
-    if huffman and bits is not None:
-        final = report.total("huffman")
-        stages.append(
+        resolve_per_layer(names, bits, check_bits)  # type: ignore[arg-type]
+    resolve_per_layer(names, index_bits, check_bits)  # type: ignore[arg-type]
+
+
+def _prune_targets(sparsity: float | Mapping[str, float], steps: int, schedule: str) -> list[Any]:
+    """The sparsity after each of ``steps`` pruning steps (per layer pattern for a mapping)."""
+    if not isinstance(sparsity, Mapping):
+        return sparsity_schedule(sparsity, steps, schedule)
+    if schedule == "cubic":
+        return [
+            {k: v * (1.0 - (1.0 - i / steps) ** 3) for k, v in sparsity.items()}
+            for i in range(1, steps + 1)
+        ]
+    return [{k: v * i / steps for k, v in sparsity.items()} for i in range(1, steps + 1)]
+
+
+class _Steps:
+    """The pipeline's stages on one model: each step changes it and appends its report row."""
+
+    def __init__(
+        self,
+        source: Source,
+        index_bits: int | Mapping[str, int],
+        run: Path | None,
+        log: Callable[[str], None] | None,
+    ) -> None:
+        self.source, self.index_bits, self.run, self.log = source, index_bits, run, log
+        self.dense = storage_report(source.model).total("dense")
+        self.stages: list[Stage] = []
+        self._row("reference", "reference", self.dense)
+
+    def _row(self, name: str, said: str, bits: int) -> None:
+        self.stages.append(_stage(name, self.source.model, self.source, bits, self.dense))
+        if self.log is not None:
+            self.log(f"{said}: test top-1 {self.stages[-1].top1:.2f}%")
+
+    def _retrain(self, recipe: Recipe | None, folder: str, name: str, said: str, bits: int) -> None:
+        if recipe is not None and self.run is not None:
+            finetune(self.source.model, self.source, recipe, self.run / "stages" / folder, self.log)
+            self._row(name, said, bits)
+
+    def prune(self, step: int, steps: int, target: Any, retrain: Recipe | None) -> None:
+        magnitude_prune(self.source.model, target)
+        sparse = storage_report(self.source.model, self.index_bits).total("sparse")
+        self._row(f"pruned (step {step}/{steps})", f"pruned step {step}", sparse)
+        name = f"retrained (step {step})"
+        self._retrain(retrain, f"prune-{step}", name, f"retrained step {step}", sparse)
+
+    def share(self, bits: int | Mapping[str, int], tune: Recipe | None) -> None:
+        share_weights(self.source.model, bits)
+        shared = storage_report(self.source.model, self.index_bits).total("shared")
+        self._row("weights shared", "weights shared", shared)
+        name = "centroids fine-tuned"
+        self._retrain(tune, "share", name, name, shared)
+
+    def huffman(self, bits: int) -> None:
+        last = self.stages[-1]
+        self.stages.append(
             Stage(
-                "Huffman-coded", last.top1, last.val_top1, last.nonzero, last.weights, final, dense
+                "Huffman-coded",
+                last.top1,
+                last.val_top1,
+                last.nonzero,
+                last.weights,
+                bits,
+                self.dense,
             )
         )
-    unshare_weights(model)
-    result = DeepCompressionResult(
-        stages=stages,
-        storage=report,
-        macs=summary(model, source.data.input_size).macs,
-        run_dir=run,
-        settings={
-            "method": "deep_compression",
-            "sparsity": sparsity,
-            "bits": bits,
-            "index_bits": index_bits,
-            "prune_steps": prune_steps,
-            "schedule": schedule,
-            "prune_epochs": prune_epochs,
-            "share_epochs": share_epochs,
-            "lr": lr,
-            "share_lr": share_lr,
-            "weight_decay": weight_decay,
-            "huffman": huffman,
-        },
+
+
+def _save(result: DeepCompressionResult, source: Source, report: StorageReport) -> None:
+    last = result.stages[-1]
+    assert result.run_dir is not None
+    write_compressed_run(
+        result.run_dir,
+        source.model,
+        source,
+        {**result.settings, "storage": report.to_dict()},
+        f"# Deep Compression of {source.name}\n\nsource: {source.path}\n\n" + result.to_markdown(),
+        metrics={"test_top1": last.top1, "val_acc": last.val_top1, "ratio": last.ratio},
     )
-    if run is not None:
-        write_compressed_run(
-            run,
-            model,
-            source,
-            {**result.settings, "storage": report.to_dict()},
-            f"# Deep Compression of {source.name}\n\nsource: {source.path}\n\n"
-            + result.to_markdown(),
-            metrics={"test_top1": last.top1, "val_acc": last.val_top1, "ratio": dense / final},
-        )
-    return result

@@ -24,8 +24,10 @@ values back, giving the same int8 model without the calibration data.
 from __future__ import annotations
 
 import logging
+import re
 import warnings
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -47,6 +49,7 @@ _pytree_log.setLevel(_level)
 __all__ = [
     "QuantizationError",
     "compile_int8",
+    "fx_weight_bytes",
     "int8_weight_bytes",
     "quantize_fx",
     "quantize_pt2e",
@@ -61,11 +64,28 @@ class QuantizationError(ValueError):
     """The model could not be exported or quantized; the message names the failing op."""
 
 
+def _failing_call(text: str) -> str:
+    """`` at FILE:LINE (CODE)`` from torch.export's "The following call raised this error"
+    section: the user's line that could not be traced (the first line often names only a
+    symbolic expression)."""
+    match = re.search(
+        r'The following call raised this error:\s*\n\s*File "([^"]+)", line (\d+), in (\w+)'
+        r"\s*\n\s*(.+)",
+        text,
+    )
+    if match is None:
+        return ""
+    file, line, function, code = match.groups()
+    return f" at {Path(file).name}:{line} in {function} ({code.strip()})"
+
+
 def _explain(stage: str, model: nn.Module, error: Exception) -> QuantizationError:
     name = getattr(getattr(model, "card", None), "name", type(model).__name__)
-    first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    text = str(error).strip()
+    first = text.splitlines()[0] if text else type(error).__name__
     return QuantizationError(
-        f"quantizing {name} failed in {stage}: {first}. pt2e needs a model torch.export can "
+        f"quantizing {name} failed in {stage}{_failing_call(text)}: {first.rstrip('.')}. "
+        "pt2e needs a model torch.export can "
         "trace (no data-dependent Python control flow, one activation module per use); try "
         "--method fx, or fix that op"
     )
@@ -175,6 +195,32 @@ def int8_weight_bytes(converted: nn.Module) -> int:
     """Bytes of the tensors the int8 graph reads: int8 weights, their per-channel scales and
     zero points, float biases -- what the int8 model stores."""
     return sum(v.numel() * v.element_size() for v in _used_tensors(converted).values())
+
+
+def fx_weight_bytes(converted: nn.Module) -> int:
+    """Bytes an FX-quantized model stores: each quantized layer's int8 weight with its scales
+    and zero points (per channel or per tensor) and float bias, plus the other tensors of its
+    state dict (activation scales/zero points, float layers). Linear layers keep their weights
+    in TorchScript packed params, which ``state_dict()`` does not list as tensors."""
+    total, packed = 0, set()
+    for name, module in converted.named_modules():
+        weight = getattr(module, "weight", None)
+        if not callable(weight) or not hasattr(module, "_packed_params"):
+            continue
+        packed.add(name)
+        w = weight()
+        total += w.int_repr().numel() * w.int_repr().element_size()
+        if w.qscheme() in (torch.per_channel_affine, torch.per_channel_symmetric):
+            total += 4 * 2 * w.q_per_channel_scales().numel()  # float32 scale + int32 zero point
+        else:
+            total += 4 * 2
+        bias = module.bias() if callable(getattr(module, "bias", None)) else None
+        total += 0 if bias is None else bias.numel() * bias.element_size()
+    for key, value in converted.state_dict().items():
+        owner, _, leaf = key.rpartition(".")
+        if torch.is_tensor(value) and not (owner in packed and leaf in ("weight", "bias")):
+            total += value.numel() * value.element_size()
+    return total
 
 
 def quantize_fx(model: nn.Module, calibration: torch.Tensor, batch_size: int = 128) -> nn.Module:

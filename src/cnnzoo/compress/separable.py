@@ -30,6 +30,7 @@ import torch.nn as nn
 
 from cnnzoo.analysis.summary import summary
 from cnnzoo.analysis.tables import check_format, csv_table, markdown_table, text_table
+from cnnzoo.layers import SeparableConv2d
 
 __all__ = [
     "ConvertedLayer",
@@ -38,41 +39,6 @@ __all__ = [
     "convertible_convs",
     "to_depthwise_separable",
 ]
-
-
-class SeparableConv2d(nn.Sequential):
-    """Drop-in replacement for a standard ``nn.Conv2d``: ``depthwise`` (KxK, one filter per
-    channel, same stride/padding/dilation) -> optional ``norm`` + ``act`` -> ``pointwise`` 1x1.
-
-    The original convolution's bias, if any, moves to the pointwise convolution, so the output
-    shape and the role of the layer (usually followed by its own BN/ReLU) are unchanged.
-    """
-
-    def __init__(self, conv: nn.Conv2d, norm_act: bool = False) -> None:
-        super().__init__()
-        factory = {"device": conv.weight.device, "dtype": conv.weight.dtype}
-        channels = conv.in_channels
-        self.depthwise = nn.Conv2d(
-            channels,
-            channels,
-            conv.kernel_size,
-            stride=conv.stride,
-            padding=conv.padding,
-            dilation=conv.dilation,
-            groups=channels,
-            bias=False,
-            padding_mode=conv.padding_mode,
-            **factory,
-        )
-        if norm_act:
-            self.norm = nn.BatchNorm2d(channels, **factory)
-            self.act = nn.ReLU()
-        self.pointwise = nn.Conv2d(
-            channels, conv.out_channels, 1, bias=conv.bias is not None, **factory
-        )
-        self.in_channels = channels
-        self.out_channels = conv.out_channels
-        self.kernel_size = conv.kernel_size
 
 
 @dataclass

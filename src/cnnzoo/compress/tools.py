@@ -24,6 +24,7 @@ from cnnzoo.compress.common import (
     evaluate_on,
     latency_ms,
     module_structure,
+    side_by_side,
     write_compressed_run,
 )
 from cnnzoo.compress.export import ExportCheck, export_onnx, verify_onnx
@@ -38,6 +39,7 @@ from cnnzoo.compress.pruning import (
 )
 from cnnzoo.compress.quantize import (
     compile_int8,
+    fx_weight_bytes,
     int8_weight_bytes,
     quantize_fx,
     quantize_pt2e,
@@ -51,11 +53,14 @@ from cnnzoo.registry import create_model
 from cnnzoo.train import (
     FitResult,
     Recipe,
+    RunFolder,
     build_model,
     fit,
     load_checkpoint,
     load_data_for,
+    load_weights,
     read_metadata,
+    save_checkpoint,
 )
 
 __all__ = [
@@ -204,10 +209,8 @@ def prune_model(
     rows = [_measure("reference", model, source, batches)]
     notes = []
     if sensitivity_plot and run is not None and not structured:
-        curves = sensitivity(model, lambda m: evaluate_on(m, source, "val").top1, exclude=exclude)
-        path = plot_sensitivity(curves, run / "sensitivity.png", f"{source.name} sensitivity")
-        notes.append(f"sensitivity plot: {path}")
-        say(f"sensitivity plot: {path}")
+        notes.append(_sensitivity_plot(source, run, exclude))
+        say(notes[-1])
     retrain = source.recipe.override(
         epochs=max(1, epochs),
         lr=lr,
@@ -217,30 +220,14 @@ def prune_model(
         early_stopping=0,
         warmup=0.0,
     )
-    example = torch.zeros(1, *source.data.input_size)
-    if structured:
-        if isinstance(sparsity, Mapping):
-            raise ValueError("structured pruning takes one channel ratio, not per-layer values")
-        targets = sparsity_schedule(sparsity, steps, schedule)
-    else:
-        targets = (
-            [sparsity] * steps
-            if isinstance(sparsity, Mapping)
-            else sparsity_schedule(sparsity, steps, schedule)
-        )
     reference = create_model(source.name, **(source.meta.get("model_kwargs") or {}))
-    done = 0.0
+    original = copy.deepcopy(model).eval() if structured else None
+    prune_step = _pruner(source, structured, scope, importance, exclude)
+    # Masked layers multiply by their mask on every call: time them once folded, below.
+    timed = batches if structured else ()
+    targets = _step_targets(sparsity, structured, steps, schedule)
     for step, target in enumerate(targets, start=1):
-        if structured:
-            # Each step removes a share of the channels that are left: reach `target` overall.
-            channel_prune(
-                model, example, 1 - (1 - target) / (1 - done), importance, exclude=exclude
-            )
-            done = target
-        else:
-            magnitude_prune(model, target, scope, exclude)
-        # Masked layers multiply by their mask on every call: time them once folded, below.
-        timed = batches if structured else ()
+        prune_step(target)
         rows.append(_measure(f"pruned (step {step}/{steps})", model, source, timed))
         say(f"pruned step {step}: test top-1 {rows[-1].top1:.2f}%")
         if epochs > 0 and run is not None:
@@ -250,6 +237,12 @@ def prune_model(
     make_permanent(model)
     if not structured:
         rows.append(_measure("masks folded (saved model)", model, source, batches))
+    for batch in batches if original is not None else ():
+        # The stage rows are timed minutes apart; on a shared machine only an alternating
+        # measurement of both models compares like with like.
+        timing = side_by_side(original, model.eval(), source.data.input_size, batch)
+        notes.append(timing.to_text())
+        say(notes[-1])
     kind = "structured channel" if structured else f"unstructured {scope}-wise magnitude"
     table = StageTable(f"{kind} pruning of {source.name}", rows, notes, run)
     notes.append(
@@ -259,16 +252,65 @@ def prune_model(
     )
     if run is not None:
         structure = module_structure(model, reference) if structured else None
-        write_compressed_run(
-            run,
-            model,
-            source,
-            {"method": kind, "sparsity": sparsity, "steps": steps, "epochs": epochs},
-            f"# {table.title}\n\nsource: {source.path}\n\n{table.to_markdown()}",
-            metrics={"test_top1": rows[-1].top1},
-            structure=structure,
-        )
+        settings = {"method": kind, "sparsity": sparsity, "steps": steps, "epochs": epochs}
+        _save_pruned(run, model, source, table, settings, structure)
     return table
+
+
+def _sensitivity_plot(source: Source, run: Path, exclude: Iterable[str]) -> str:
+    """Per-layer accuracy-vs-sparsity curves on validation, plotted into the run folder."""
+    model = source.model
+    curves = sensitivity(model, lambda m: evaluate_on(m, source, "val").top1, exclude=exclude)
+    path = plot_sensitivity(curves, run / "sensitivity.png", f"{source.name} sensitivity")
+    return f"sensitivity plot: {path}"
+
+
+def _step_targets(
+    sparsity: float | Mapping[str, float], structured: bool, steps: int, schedule: str
+) -> list[Any]:
+    """The overall sparsity (or channel ratio) to reach after each step."""
+    if isinstance(sparsity, Mapping):
+        if structured:
+            raise ValueError("structured pruning takes one channel ratio, not per-layer values")
+        return [sparsity] * steps
+    return sparsity_schedule(sparsity, steps, schedule)
+
+
+def _pruner(
+    source: Source, structured: bool, scope: str, importance: str, exclude: Iterable[str]
+) -> Callable[[Any], None]:
+    """One pruning step of ``source.model`` towards an overall target."""
+    model = source.model
+    if not structured:
+        return lambda target: magnitude_prune(model, target, scope, exclude)
+    example = torch.zeros(1, *source.data.input_size)
+    done = [0.0]
+
+    def channels(target: float) -> None:
+        # Each step removes a share of the channels that are left: reach `target` overall.
+        channel_prune(model, example, 1 - (1 - target) / (1 - done[0]), importance, exclude=exclude)
+        done[0] = target
+
+    return channels
+
+
+def _save_pruned(
+    run: Path,
+    model: nn.Module,
+    source: Source,
+    table: StageTable,
+    settings: dict[str, Any],
+    structure: dict[str, dict[str, int]] | None,
+) -> None:
+    write_compressed_run(
+        run,
+        model,
+        source,
+        settings,
+        f"# {table.title}\n\nsource: {source.path}\n\n{table.to_markdown()}",
+        metrics={"test_top1": table.rows[-1].top1},
+        structure=structure,
+    )
 
 
 # -- quantize --------------------------------------------------------------------------------
@@ -292,10 +334,14 @@ def quantize_model(
     run_dir: str | Path | None = None,
     log: Callable[[str], None] | None = None,
 ) -> StageTable:
-    """int8 post-training quantization of ``source``'s model, measured against float32."""
+    """int8 post-training quantization of ``source``'s model, measured against float32.
+
+    ``method``: ``pt2e`` (saved with ``run_dir``), ``fx`` (measured only) or ``both`` (one
+    table, every row measured in this process, so the latency ratios compare like with like).
+    """
     say = log or (lambda text: None)
-    if method not in ("pt2e", "fx"):
-        raise ValueError(f"method must be 'pt2e' or 'fx', got {method!r}")
+    if method not in ("pt2e", "fx", "both"):
+        raise ValueError(f"method must be 'pt2e', 'fx' or 'both', got {method!r}")
     batches = tuple(batches)
     model = source.model.eval()
     rows = [_measure("float32 (eager)", model, source, batches)]
@@ -303,47 +349,58 @@ def quantize_model(
     if compare_compiled:
         compiled = torch.compile(copy.deepcopy(model), dynamic=False)
         rows.append(_measure("float32 (torch.compile)", model, source, batches, compiled))
-    say(f"calibrating on {len(calibration)} training images ({method})")
-    if method == "pt2e":
+    converted = None
+    if method in ("pt2e", "both"):
+        say(f"calibrating on {len(calibration)} training images (pt2e)")
         converted = quantize_pt2e(model, calibration)
         say("compiling the int8 graph (inductor, freezing)")
-        forward = compile_int8(converted)
-        size = int8_weight_bytes(converted)
+        forward, size = compile_int8(converted), int8_weight_bytes(converted)
         rows.append(
             _measure("int8 pt2e (X86Inductor, compiled)", model, source, batches, forward, size)
         )
-    else:
-        converted = quantize_fx(model, calibration)
-        size = sum(
-            v.numel() * v.element_size()
-            for v in converted.state_dict().values()
-            if isinstance(v, torch.Tensor)
+    if method in ("fx", "both"):
+        say(f"calibrating on {len(calibration)} training images (fx)")
+        # prepare_fx fuses modules of the graph it traces: give it a copy of the float model.
+        fx = quantize_fx(copy.deepcopy(model), calibration)
+        rows.append(
+            _measure("int8 fx (x86, eager)", model, source, batches, fx, fx_weight_bytes(fx))
         )
-        rows.append(_measure("int8 fx (x86, eager)", model, source, batches, converted, size))
     notes = [
         f"Calibration: {len(calibration)} training images (seed 0). Size: bytes of the tensors "
         "the model reads (int8 weights + scales + float biases for int8). Latency: median "
         "forward pass on this shared CPU; speed-up against float32 eager at the largest batch."
     ]
     table = StageTable(f"int8 post-training quantization of {source.name}", rows, notes)
-    if run_dir is not None and method == "pt2e":
-        run = write_compressed_run(
-            run_dir,
-            model,
-            source,
-            {
-                "method": "int8-pt2e-x86",
-                "quantized": QUANTIZED_FILE,
-                "calibration_images": len(calibration),
-            },
-            f"# {table.title}\n\nsource: {source.path}\n\n{table.to_markdown()}",
-            metrics={"test_top1": rows[-1].top1},
-        )
-        save_file(quantized_state(converted), str(run.path / QUANTIZED_FILE))
-        table.run_dir = run.path
+    if run_dir is not None and converted is not None:
+        table.run_dir = _save_int8(run_dir, model, source, table, converted, len(calibration))
     elif run_dir is not None:
         notes.append("The deprecated fx path is measured only; save with --method pt2e.")
     return table
+
+
+def _save_int8(
+    run_dir: str | Path,
+    model: nn.Module,
+    source: Source,
+    table: StageTable,
+    converted: nn.Module,
+    calibration_images: int,
+) -> Path:
+    pt2e = next(r for r in table.rows if r.name.startswith("int8 pt2e"))
+    run = write_compressed_run(
+        run_dir,
+        model,
+        source,
+        {
+            "method": "int8-pt2e-x86",
+            "quantized": QUANTIZED_FILE,
+            "calibration_images": calibration_images,
+        },
+        f"# {table.title}\n\nsource: {source.path}\n\n{table.to_markdown()}",
+        metrics={"test_top1": pt2e.top1},
+    )
+    save_file(quantized_state(converted), str(run.path / QUANTIZED_FILE))
+    return run.path
 
 
 def load_model(path: str | Path) -> tuple[nn.Module, dict[str, Any]]:
@@ -418,7 +475,18 @@ def finetune_separable(
     converted, report = to_depthwise_separable(
         model, bundle.input_size, kernel_sizes, norm_act, exclude, inplace=True
     )
-    result = fit(
-        converted, bundle, recipe, run_dir, model_name=f"{model_name}_separable", quiet=quiet
-    )
+    result = fit(converted, bundle, recipe, run_dir, model_name=model_name, quiet=quiet)
+    record = {"layers": [layer.name for layer in report.layers], "norm_act": norm_act}
+    _record_separable(converted, RunFolder(result.run_dir), record)
     return report, result
+
+
+def _record_separable(model: nn.Module, run: RunFolder, record: dict[str, Any]) -> None:
+    """Add the conversion to the run's checkpoints, so ``load_checkpoint`` rebuilds the
+    converted architecture from the registered model (no pickled modules)."""
+    for path in (run.best, run.last):
+        if not path.is_file():
+            continue
+        weights = copy.deepcopy(model)
+        load_weights(weights, path)
+        save_checkpoint(path, weights, {**read_metadata(path), "separable": record})

@@ -32,6 +32,8 @@ from safetensors import SafetensorError
 from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
+from cnnzoo.layers import SeparableConv2d
+
 __all__ = [
     "CheckpointError",
     "DiskFullError",
@@ -271,6 +273,8 @@ def load_checkpoint(
     kwargs = dict(meta.get("model_kwargs") or {})
     with torch.device(device):
         model = create_model(name, **kwargs)
+    if meta.get("separable"):
+        _make_separable(model, meta["separable"], path)
     if meta.get("structure"):
         _resize_modules(model, meta["structure"], path)
     load_weights(model, path)
@@ -284,6 +288,32 @@ STATE_FORMAT = "cnnzoo-state-2"
 # Shape attributes a channel-pruned checkpoint may record per module (cnnzoo.compress.structured).
 _STRUCTURE_ATTRS = {"in_channels", "out_channels", "groups", "in_features", "out_features",
                     "num_features"}  # fmt: skip
+
+
+def _make_separable(model: nn.Module, record: Any, path: Path) -> None:
+    """Replace the convolutions ``record`` names (``{"layers": [...], "norm_act": bool}``, written
+    by ``cnnzoo separable --finetune``) by depthwise-separable pairs, as the conversion did;
+    load_weights then fills them. Only plain ``nn.Conv2d`` modules of the model are touched."""
+    layers = record.get("layers") if isinstance(record, dict) else None
+    norm_act = record.get("norm_act", False) if isinstance(record, dict) else None
+    modules = dict(model.named_modules())
+    if not isinstance(layers, list) or not isinstance(norm_act, bool):
+        raise CheckpointError(
+            f"{path} has a 'separable' record {record!r} that is not "
+            "{'layers': [names], 'norm_act': bool}; it was not written by cnnzoo separable"
+        )
+    for name in layers:
+        conv = modules.get(name) if isinstance(name, str) else None
+        if type(conv) is not nn.Conv2d:
+            raise CheckpointError(
+                f"{path} converts layer {name!r} to depthwise-separable, but "
+                f"{type(model).__name__} has no plain Conv2d of that name; it was not written "
+                "by cnnzoo separable for this model"
+            )
+        parent_name, _, child = name.rpartition(".")
+        setattr(
+            modules[parent_name] if parent_name else model, child, SeparableConv2d(conv, norm_act)
+        )
 
 
 def _resize_modules(model: nn.Module, structure: dict[str, Any], path: Path) -> None:
