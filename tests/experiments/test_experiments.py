@@ -31,6 +31,7 @@ ORDER = [
     "stochastic-depth",
     "classic-table",
     "efficient-nets",
+    "skip-landscape",
 ]
 
 
@@ -146,7 +147,7 @@ def test_lab_report_gathers_the_latest_results(smoke_root: Path, tmp_path: Path)
     assert list(summary) == ORDER + list(NOT_BUILT)
     assert summary["lenet5-mnist"]["budget"] == "smoke"
     assert summary["lenet5-mnist"]["reproduced"] is None
-    assert summary["skip-landscape"] == {"not_built": NOT_BUILT["skip-landscape"]}
+    assert summary["finetune-rules"] == {"not_built": NOT_BUILT["finetune-rules"]}
     for path in written:
         assert path.is_file()
     assert (tmp_path / "experiments" / "ensemble-members.png").is_file()

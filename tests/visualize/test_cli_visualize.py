@@ -94,3 +94,18 @@ def test_bad_input_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
     assert code == 2 and "bare model name: give the images with --image FILE" in err
     code, _, err = run(capsys, "visualize", "saliency", "lenet55")
     assert code == 2 and "lenet5" in err
+
+
+def test_integrated_gradients_report_their_completeness(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    argv = ["visualize", "integrated-gradients", "lenet5", "--data", "digits", "--index", "0", "1"]
+    code, out, _ = run(capsys, *argv, "--out", str(tmp_path))
+    lines = out.splitlines()
+    assert code == 0 and lines[0].startswith("completeness error: 0.0") and "(16 steps)" in lines[0]
+    assert lines[1:] == [str(tmp_path / "integrated-gradients-test-0-1.png")]
+    code, out, _ = run(capsys, *argv, "--steps", "1", "--out", str(tmp_path))
+    assert code == 0 and out.splitlines()[1] == (
+        "warning: integrated gradients with 1 steps miss completeness by 22.4% (over 5%); "
+        "give more --steps, e.g. 2"
+    )

@@ -7,6 +7,7 @@ import torch
 
 from cnnzoo.registry import create_model, get_model_card, list_models
 from cnnzoo.visualize import (
+    AuxHeadWarning,
     GradCamWarning,
     Regularization,
     activations,
@@ -73,11 +74,15 @@ def test_every_method_runs(family: str) -> None:
         warnings.simplefilter("ignore", GradCamWarning)  # tiny inputs end in 1x1 maps
         assert gradcam(model, x, stages[-1], alternatives=stages).shape == (2, side, side)
     # Training mode returns the auxiliary heads too (the loss adds them), but they need about
-    # 224 (GoogLeNet) / 299 (Inception v3) pixels: at these tiny inputs they are switched off.
-    if hasattr(model, "aux_logits"):
-        model.aux_logits = False
-    norms = gradient_norms(model, x, torch.tensor([0, 1]))
+    # 224 (GoogLeNet) / 299 (Inception v3) pixels: at these tiny inputs they are skipped, warned.
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", AuxHeadWarning)
+        norms = gradient_norms(model, x, torch.tensor([0, 1]))
     assert len(norms) == len(weight_layers(model)) and max(norms) > 0
+    skipped = getattr(model, "aux_logits", False)
+    assert [w.category for w in caught if w.category is AuxHeadWarning] == [
+        AuxHeadWarning
+    ] * skipped
     model.eval()
     if family in DEEP:
         _remaining_methods(model, x, stages)
@@ -98,3 +103,51 @@ def _remaining_methods(model: torch.nn.Module, x: torch.Tensor, stages: list[str
     state = model.state_dict()
     assert len(interpolate(model, state, state, batches, alphas=[0.0]).losses) == 1
     assert surface(model, batches, steps=2).losses.shape == (2, 2)
+
+
+def _assert_as_handed_over(model: torch.nn.Module) -> None:
+    assert model.training and all(p.requires_grad for p in model.parameters())
+    assert all(p.is_contiguous() for p in model.parameters())
+
+
+def test_aux_head_models_in_train_mode_are_looked_into_as_they_predict() -> None:
+    # torchvision's GoogLeNet variant: adaptive-pool auxiliary heads that run at 32x32, so in
+    # train mode the model really returns (logits, aux1, aux2).
+    torch.manual_seed(0)
+    model = create_model("googlenet_tv", num_classes=3).train()
+    x = torch.randn(2, 3, 32, 32)
+    assert isinstance(model(x), tuple)
+    stages = default_layers(model)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", GradCamWarning)
+        training = {
+            "guided": attribute(model, x, "guided-backprop", target=1),
+            "ig": attribute(model, x, "integrated-gradients", target=1, steps=2),
+            "cam": gradcam(model, x, stages[-2], target=1),
+            "act": activations(model, x, stages[-1:])[stages[-1]],
+        }
+        _assert_as_handed_over(model)
+        model.eval()
+        evaluated = {
+            "guided": attribute(model, x, "guided-backprop", target=1),
+            "ig": attribute(model, x, "integrated-gradients", target=1, steps=2),
+            "cam": gradcam(model, x, stages[-2], target=1),
+            "act": activations(model, x, stages[-1:])[stages[-1]],
+        }
+    for key, value in training.items():
+        torch.testing.assert_close(value, evaluated[key], msg=key)
+    model.train()
+    reg = Regularization(steps=1)
+    assert maximize(
+        model, None, [2], (3, 32, 32), (0.5,) * 3, (0.25,) * 3, unit="class", regularization=reg
+    ).shape == (1, 3, 32, 32)
+    batches = [(x, torch.tensor([0, 2]))]
+    assert surface(model, batches, steps=2).losses.shape == (2, 2)
+    _assert_as_handed_over(model)
+    # The paper's heads (5x5/3 pool) do not fit 32x32: gradient norms skip them, with a warning,
+    # and leave them on.
+    paper = create_model("googlenet", num_classes=3).train()
+    with pytest.warns(AuxHeadWarning, match=r"GoogLeNet's auxiliary heads need a larger input"):
+        norms = gradient_norms(paper, x, torch.tensor([0, 1]))
+    norms = dict(zip(weight_layers(paper), norms, strict=True))
+    assert norms["aux1.fc2"] == 0.0 and norms["classifier"] > 0 and paper.aux_logits is True

@@ -10,10 +10,13 @@ import torch.nn.functional as F
 from cnnzoo.data import TensorSplit
 from cnnzoo.registry import create_model
 from cnnzoo.visualize import (
+    CompletenessWarning,
     GradCamWarning,
     Regularization,
     activations,
     attribute,
+    check_completeness,
+    completeness_error,
     filter_normalized_direction,
     filters,
     find_layer,
@@ -191,3 +194,21 @@ def test_gradient_flow_records_every_weight_layer() -> None:
     assert sorted(flow.norms) == [0, 3] and len(flow.losses) == 3
     assert all(len(n) == 20 and min(n) > 0 for n in flow.norms.values())
     assert flow.norms[0] != flow.norms[3]
+
+
+def test_completeness_error_is_exact_for_linear_models_and_shrinks_with_steps() -> None:
+    torch.manual_seed(0)
+    x = torch.randn(2, 1, 4, 4)
+    linear = nn.Sequential(nn.Flatten(), nn.Linear(16, 3))
+    attr = attribute(linear, x, "integrated-gradients", target=1, steps=1)
+    assert float(completeness_error(linear, x, attr, 1).max()) < 1e-5
+    curved = nn.Sequential(nn.Flatten(), nn.Linear(16, 8), nn.Softplus(beta=4), nn.Linear(8, 3))
+    errors = {
+        steps: completeness_error(
+            curved, x, attribute(curved, x, "integrated-gradients", target=2, steps=steps), 2
+        ).max()
+        for steps in (1, 4, 32)
+    }
+    assert errors[1] > 0.05 > errors[4] > errors[32] and errors[32] < 1e-3
+    with pytest.warns(CompletenessWarning, match=r"with 1 steps miss completeness by .*--steps"):
+        assert check_completeness(torch.tensor([0.01, errors[1]]), 1) == pytest.approx(errors[1])

@@ -8,6 +8,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from cnnzoo.analysis import parse_input_size
@@ -22,7 +23,7 @@ EPILOG = """examples:
   cnnzoo visualize gradcam RUN --data fashion_mnist --data-dir data --index 0 1 2
   cnnzoo visualize top-patches RUN --layer features.pool1 --limit 10000
   cnnzoo visualize gradient-flow plain20 resnet20 --data fashion_mnist --data-dir data
-  cnnzoo visualize landscape RUN_RESNET20 RUN_PLAIN20 --grid 21 --limit 500
+  cnnzoo visualize landscape RUN_RESNET20 RUN_PLAIN20   # 21x21 grid, 21 points, 128 images
 """
 
 IMAGE_METHODS = ("saliency", "deconvnet", "guided-backprop", "integrated-gradients")
@@ -134,7 +135,13 @@ def _maximize_options(sub: argparse.ArgumentParser) -> None:
 
 def _ig_options(sub: argparse.ArgumentParser) -> None:
     _target_option(sub)
-    sub.add_argument("--steps", type=int, default=32, help="integration steps")
+    sub.add_argument(
+        "--steps",
+        type=int,
+        default=16,
+        help="integration steps (default 16); the completeness error is printed, with a warning "
+        "above 5%%",
+    )
 
 
 def _patches_options(sub: argparse.ArgumentParser) -> None:
@@ -166,7 +173,15 @@ def _landscape_options(sub: argparse.ArgumentParser) -> None:
     )
     sub.add_argument("--grid", type=int, default=21, help="2-D grid points per axis (21)")
     sub.add_argument("--span", type=float, default=1.0, help="2-D range [-span, span]")
-    sub.add_argument("--limit", type=int, default=256, help="images of --split used (256)")
+    sub.add_argument("--points", type=int, default=21, help="1-D points over a in [-0.5, 1.5] (21)")
+    sub.add_argument(
+        "--limit",
+        type=int,
+        default=128,
+        help="images of --split used (128). Each grid point is one pass over them: the default "
+        "21x21 grid + 21 points for ResNet-20 is 462 passes over 128 images (docs/visualize.md: "
+        "time)",
+    )
     sub.add_argument("--batch-size", type=int, default=256)
     sub.add_argument("--cap", type=float, default=10.0, help="clip losses above this in plots")
 
@@ -195,10 +210,10 @@ def _visualize(args: argparse.Namespace) -> int:
     sources = [visualize.load_source(s, input_size=size) for s in args.sources]
     out = Path(args.out) if args.out else sources[0].default_out()
     with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", visualize.GradCamWarning)
+        warnings.simplefilter("always", visualize.VisualizeWarning)
         paths = RUNNERS[args.method](visualize, sources, args, out)
     for warning in caught:
-        if issubclass(warning.category, visualize.GradCamWarning):
+        if issubclass(warning.category, visualize.VisualizeWarning):
             print(f"warning: {warning.message}")
     for path in paths:
         print(path)
@@ -327,14 +342,14 @@ def _run_attribution(vis, sources, args, out):  # type: ignore[no-untyped-def]
     predicted = vis.attribution.predicted(source.model, x)
     wanted = [target] * len(images) if target is not None else predicted.tolist()
     baseline = source.prepare(torch.zeros_like(images[:1]))  # a black image
+    steps = getattr(args, "steps", 0)
     maps = vis.attribute(
-        source.model,
-        x,
-        args.method,
-        target=wanted,
-        steps=getattr(args, "steps", 32),
-        baseline=baseline,
+        source.model, x, args.method, target=wanted, steps=steps, baseline=baseline
     )
+    if args.method == "integrated-gradients":
+        errors = vis.completeness_error(source.model, x, maps, wanted, baseline)
+        worst = vis.check_completeness(errors, steps)
+        print(f"completeness error: {100 * worst:.2f}% at most ({steps} steps)")
     captions = [
         f"{c}\npredicted {source.classes[int(p)]}; explained {source.classes[w]}"
         for c, p, w in zip(captions, predicted, wanted, strict=True)
@@ -452,8 +467,9 @@ def _run_landscape(vis, sources, args, out):  # type: ignore[no-untyped-def]
             else:
                 start, start_label = vis.checkpoint_weights(args.start, source), args.start
             end = source.model.state_dict()
+            alphas = np.linspace(-0.5, 1.5, args.points).tolist()
             curves[label] = vis.interpolate(
-                source.model, start, end, batches, labels=(start_label, "trained")
+                source.model, start, end, batches, alphas, labels=(start_label, "trained")
             )
         if args.kind in ("both", "2d"):
             surfaces[label] = vis.surface(

@@ -24,6 +24,7 @@ from cnnzoo.experiments import (
     inception_bottleneck,
     kernel_factorisation,
     lenet5_mnist,
+    skip_landscape,
     stochastic_depth,
 )
 from cnnzoo.experiments.core import (
@@ -71,6 +72,7 @@ EXPERIMENTS: dict[str, Experiment] = {
         stochastic_depth,
         classic_table,
         efficient_nets,
+        skip_landscape,
     )
 }
 

@@ -18,7 +18,6 @@ __all__ = ["NOT_BUILT", "latest_results", "write_lab_report"]
 
 NOT_BUILT = {
     "finetune-rules": "not built yet: it reuses the transfer package, which is not merged yet",
-    "skip-landscape": "not built yet: it reuses the visualize package, which is not merged yet",
 }
 
 _BUDGET_LABEL = {

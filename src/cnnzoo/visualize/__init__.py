@@ -21,8 +21,11 @@ from cnnzoo.visualize.activations import (
 )
 from cnnzoo.visualize.attribution import (
     ATTRIBUTION_METHODS,
+    CompletenessWarning,
     GradCamWarning,
     attribute,
+    check_completeness,
+    completeness_error,
     gradcam,
     plot_attribution,
     plot_gradcam,
@@ -30,7 +33,9 @@ from cnnzoo.visualize.attribution import (
     spatial_layers,
 )
 from cnnzoo.visualize.gradflow import (
+    AuxHeadWarning,
     GradientFlow,
+    aux_heads_fitting,
     gradient_flow,
     gradient_norms,
     plot_gradient_flow,
@@ -59,10 +64,13 @@ from cnnzoo.visualize.plots import grid_figure, save_figure, to_display, unit_sc
 from cnnzoo.visualize.source import (
     LayerModel,
     Source,
+    VisualizeWarning,
     checkpoint_weights,
     default_layers,
+    evaluating,
     find_layer,
     initial_weights,
+    inspecting,
     layer_output,
     load_images,
     load_source,
@@ -72,6 +80,8 @@ from cnnzoo.visualize.source import (
 
 __all__ = [
     "ATTRIBUTION_METHODS",
+    "AuxHeadWarning",
+    "CompletenessWarning",
     "GradCamWarning",
     "GradientFlow",
     "Interpolation",
@@ -80,10 +90,15 @@ __all__ = [
     "Source",
     "Surface",
     "TopPatches",
+    "VisualizeWarning",
     "activations",
     "attribute",
+    "aux_heads_fitting",
+    "check_completeness",
     "checkpoint_weights",
+    "completeness_error",
     "default_layers",
+    "evaluating",
     "filter_normalized_direction",
     "filters",
     "find_layer",
@@ -93,6 +108,7 @@ __all__ = [
     "gradient_norms",
     "grid_figure",
     "initial_weights",
+    "inspecting",
     "interpolate",
     "layer_geometry",
     "layer_output",

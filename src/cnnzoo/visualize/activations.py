@@ -15,7 +15,7 @@ import torch.nn as nn
 from matplotlib.figure import Figure
 
 from cnnzoo.visualize.plots import grid_figure, unit_scale
-from cnnzoo.visualize.source import find_layer
+from cnnzoo.visualize.source import evaluating, find_layer
 
 __all__ = ["activations", "filters", "first_conv", "plot_activations", "plot_filters"]
 
@@ -25,7 +25,8 @@ MAX_MAPS = 64
 def activations(
     model: nn.Module, x: torch.Tensor, layers: Sequence[str]
 ) -> dict[str, torch.Tensor]:
-    """``{layer: output}`` for input ``x`` (one forward pass, eval mode, no gradients)."""
+    """``{layer: output}`` for input ``x`` (one forward pass in eval mode, no gradients; the
+    model's own mode is restored)."""
     captured: dict[str, torch.Tensor] = {}
 
     def keep(name: str) -> Any:
@@ -36,8 +37,8 @@ def activations(
 
     handles = [find_layer(model, name).register_forward_hook(keep(name)) for name in layers]
     try:
-        with torch.inference_mode():
-            model.eval()(x)
+        with evaluating(model), torch.inference_mode():
+            model(x)
     finally:
         for handle in handles:
             handle.remove()

@@ -9,17 +9,34 @@ plain-20/56 with ResNet-20/56). The norms are measured on one fixed probe batch 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import contextlib
+import itertools
+import warnings
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import torch
 import torch.nn as nn
 from matplotlib.figure import Figure
+from torch.func import functional_call
 
 from cnnzoo.data import TensorSplit, iterate_batches, normalize
 from cnnzoo.train import compute_loss
+from cnnzoo.visualize.source import VisualizeWarning
 
-__all__ = ["GradientFlow", "gradient_flow", "gradient_norms", "plot_gradient_flow", "weight_layers"]
+__all__ = [
+    "AuxHeadWarning",
+    "GradientFlow",
+    "aux_heads_fitting",
+    "gradient_flow",
+    "gradient_norms",
+    "plot_gradient_flow",
+    "weight_layers",
+]
+
+
+class AuxHeadWarning(VisualizeWarning):
+    """The auxiliary classifiers cannot run at this input size; the main loss is used alone."""
 
 
 @dataclass
@@ -41,8 +58,52 @@ def weight_layers(model: nn.Module) -> list[str]:
     ]
 
 
+def _fits_in_training(model: nn.Module, x: torch.Tensor) -> bool:
+    """Whether a training-mode forward pass accepts ``x``'s shape: run on meta tensors (shapes
+    only: no compute, and the real batch-norm statistics stay untouched)."""
+    named = itertools.chain(model.named_parameters(), model.named_buffers())
+    tensors = {name: torch.empty_like(t, device="meta") for name, t in named}
+    was_training = model.training
+    model.train()
+    try:
+        functional_call(model, tensors, (x.to("meta"),))
+    except RuntimeError:
+        return False
+    finally:
+        model.train(was_training)
+    return True
+
+
+@contextlib.contextmanager
+def aux_heads_fitting(model: nn.Module, x: torch.Tensor) -> Iterator[bool]:
+    """Keep GoogLeNet's / Inception v3's auxiliary heads on for training-mode passes if they fit
+    ``x``'s size, else switch them off for the block (with an :class:`AuxHeadWarning`); yields
+    whether they are on. The paper's heads pool 5x5/3 and need inputs of about 224 / 299."""
+    if not getattr(model, "aux_logits", False) or _fits_in_training(model, x):
+        yield bool(getattr(model, "aux_logits", False))
+        return
+    warnings.warn(
+        f"{type(model).__name__}'s auxiliary heads need a larger input than "
+        f"{'x'.join(map(str, x.shape[1:]))}; the gradients come from the main loss alone "
+        "(aux layers 0)",
+        AuxHeadWarning,
+        stacklevel=4,  # past contextlib and gradient_norms / gradient_flow: the caller
+    )
+    model.aux_logits = False  # type: ignore[assignment]
+    try:
+        yield False
+    finally:
+        model.aux_logits = True  # type: ignore[assignment]
+
+
 def gradient_norms(model: nn.Module, x: torch.Tensor, labels: torch.Tensor) -> list[float]:
-    """``||dL/dW||`` of each of :func:`weight_layers`, training mode, on one batch."""
+    """``||dL/dW||`` of each of :func:`weight_layers`, training mode, on one batch (the loss
+    adds the auxiliary heads' where they fit the input, see :func:`aux_heads_fitting`)."""
+    with aux_heads_fitting(model, x):
+        return _gradient_norms(model, x, labels)
+
+
+def _gradient_norms(model: nn.Module, x: torch.Tensor, labels: torch.Tensor) -> list[float]:
     model.train()
     model.zero_grad(set_to_none=True)
     loss, _ = compute_loss(model(x), labels)
@@ -76,10 +137,30 @@ def gradient_flow(
         iterate_batches(split, batch_size, shuffle=True, generator=generator)
     )
     probe = normalize(probe_images, mean, std)
-    result = GradientFlow(weight_layers(model), {0: gradient_norms(model, probe, probe_labels)})
+    with aux_heads_fitting(model, probe):
+        result = GradientFlow(
+            weight_layers(model), {0: _gradient_norms(model, probe, probe_labels)}
+        )
+        result.losses = _sgd(model, split, mean, std, steps, batch_size, lr, momentum, generator)
+        result.norms[steps] = _gradient_norms(model, probe, probe_labels)
+    return result
+
+
+def _sgd(
+    model: nn.Module,
+    split: TensorSplit,
+    mean: Sequence[float],
+    std: Sequence[float],
+    steps: int,
+    batch_size: int,
+    lr: float,
+    momentum: float,
+    generator: torch.Generator,
+) -> list[float]:
+    """``steps`` SGD steps in training mode; the loss of each."""
     optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum)
-    done = 0
-    while done < steps:
+    losses: list[float] = []
+    while len(losses) < steps:
         for images, labels in iterate_batches(
             split, batch_size, shuffle=True, generator=generator, drop_last=True
         ):
@@ -88,12 +169,10 @@ def gradient_flow(
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-            result.losses.append(loss.item())
-            done += 1
-            if done == steps:
+            losses.append(loss.item())
+            if len(losses) == steps:
                 break
-    result.norms[steps] = gradient_norms(model, probe, probe_labels)
-    return result
+    return losses
 
 
 def plot_gradient_flow(flows: Mapping[str, GradientFlow], title: str = "") -> Figure:

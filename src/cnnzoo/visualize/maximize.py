@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from matplotlib.figure import Figure
 
 from cnnzoo.visualize.plots import grid_figure
-from cnnzoo.visualize.source import layer_output
+from cnnzoo.visualize.source import as_channels_last, inspecting, layer_output
 
 __all__ = ["Regularization", "maximize", "plot_maximized"]
 
@@ -122,50 +122,72 @@ def maximize(
     if unit not in ("channel", "neuron", "class"):
         raise ValueError(f"unit must be channel, neuron or class, got {unit!r}")
     reg = regularization
-    model.eval()
-    trainable = [p for p in model.parameters() if p.requires_grad]
-    for parameter in trainable:
-        parameter.requires_grad_(False)  # gradients for the image only
-    generator = torch.Generator().manual_seed(seed)
-    shape = (len(channels), *input_size)
-    target = torch.tensor(list(channels), dtype=torch.long)
-    mean_t = torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1)
-    std_t = torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1)
     fourier = reg.parameterization == "fourier"
     if not fourier and reg.parameterization != "pixel":
         raise ValueError(f"parameterization must be pixel or fourier, got {reg.parameterization!r}")
+    generator = torch.Generator().manual_seed(seed)
+    shape = (len(channels), *input_size)
     if fourier:
         source = _FourierImage(shape, generator)  # type: ignore[arg-type]
         params, image_of = source.params(), source.image
     else:
         pixels = (0.5 + 0.01 * torch.randn(shape, generator=generator)).requires_grad_()
         params, image_of = [pixels], lambda: pixels
+    objective = _Objective(model, layer, channels, unit, mean, std)
     step_size = reg.lr if reg.lr is not None else (0.002 if fourier else 0.05)
-    try:
+    with inspecting(model):  # gradients for the image only
         for step in range(reg.steps):
             image = image_of()
             if reg.jitter:
                 dy, dx = torch.randint(-reg.jitter, reg.jitter + 1, (2,), generator=generator)
                 image = torch.roll(image, (int(dy), int(dx)), dims=(2, 3))
-            score = _objective(model, (image - mean_t) / std_t, layer, target, unit)
-            grads = torch.autograd.grad(score.sum(), params)
+            grads = torch.autograd.grad(objective(image).sum(), params)
             with torch.no_grad():
-                for param, grad in zip(params, grads, strict=True):
-                    scale = grad.abs().flatten(1).mean(1).clamp_min(1e-12)
-                    param.add_(grad / scale.view(-1, *[1] * (grad.dim() - 1)), alpha=step_size)
+                _ascend(params, grads, step_size)
                 if fourier:
                     source.spectrum.mul_(1 - reg.l2_decay)
-                    continue
-                pixels.sub_(reg.l2_decay * (pixels - 0.5))
-                if reg.blur_every and (step + 1) % reg.blur_every == 0:
-                    pixels.copy_(_blur(pixels, reg.blur_sigma))
-                if reg.clip:
-                    pixels.clamp_(0, 1)
-    finally:
-        for parameter in trainable:
-            parameter.requires_grad_(True)
+                else:
+                    _regularize(pixels, reg, step)
     with torch.no_grad():
         return image_of().detach().clamp(0, 1)
+
+
+class _Objective:
+    """The activation to maximise of each image, from [0, 1] pixels."""
+
+    def __init__(
+        self,
+        model: nn.Module,
+        layer: str | None,
+        channels: Sequence[int],
+        unit: str,
+        mean: Sequence[float],
+        std: Sequence[float],
+    ) -> None:
+        self.model, self.layer, self.unit = model, layer, unit
+        self.channels = torch.tensor(list(channels), dtype=torch.long)
+        self.mean = torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1)
+        self.std = torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1)
+
+    def __call__(self, image: torch.Tensor) -> torch.Tensor:
+        x = as_channels_last((image - self.mean) / self.std)
+        return _objective(self.model, x, self.layer, self.channels, self.unit)
+
+
+def _ascend(params: Sequence[torch.Tensor], grads: Sequence[torch.Tensor], step: float) -> None:
+    """One step along each gradient divided by its mean magnitude per image."""
+    for param, grad in zip(params, grads, strict=True):
+        scale = grad.abs().flatten(1).mean(1).clamp_min(1e-12)
+        param.add_(grad / scale.view(-1, *[1] * (grad.dim() - 1)), alpha=step)
+
+
+def _regularize(pixels: torch.Tensor, reg: Regularization, step: int) -> None:
+    """Yosinski et al.'s L2 decay towards grey, periodic blur and clipping, in place."""
+    pixels.sub_(reg.l2_decay * (pixels - 0.5))
+    if reg.blur_every and (step + 1) % reg.blur_every == 0:
+        pixels.copy_(_blur(pixels, reg.blur_sigma))
+    if reg.clip:
+        pixels.clamp_(0, 1)
 
 
 def plot_maximized(

@@ -26,7 +26,7 @@ from matplotlib.figure import Figure
 from cnnzoo.analysis import summary
 from cnnzoo.visualize.attribution import project_units
 from cnnzoo.visualize.plots import to_display, unit_scale
-from cnnzoo.visualize.source import layer_output
+from cnnzoo.visualize.source import evaluating, layer_output
 
 __all__ = ["TopPatches", "layer_geometry", "plot_top_patches", "strongest_units", "top_patches"]
 
@@ -84,8 +84,7 @@ def strongest_units(
     """Per image and channel the largest activation and its flat map position:
     ``(values (N, C), positions (N, C), map (H, W))``."""
     values, positions, size = [], [], (1, 1)
-    model.eval()
-    with torch.inference_mode():
+    with evaluating(model), torch.inference_mode():
         for start in range(0, images.shape[0], batch_size):
             out = layer_output(model, prepare(images[start : start + batch_size]), layer)
             if out.dim() != 4:
