@@ -21,6 +21,7 @@ from cnnzoo.experiments import (
     efficient_nets,
     ensemble,
     fashion_augmentation,
+    finetune_rules,
     inception_bottleneck,
     kernel_factorisation,
     lenet5_mnist,
@@ -31,11 +32,12 @@ from cnnzoo.experiments.core import (
     Budget,
     Context,
     Experiment,
+    Finetune,
     Member,
     MemberResult,
     Outcome,
 )
-from cnnzoo.experiments.report import NOT_BUILT, write_lab_report
+from cnnzoo.experiments.report import NOT_BUILT, TIME_BASIS, total_full_minutes, write_lab_report
 from cnnzoo.experiments.runner import DEFAULT_ROOT, find_folders, run_experiment
 from cnnzoo.train import TrainingError
 
@@ -44,9 +46,11 @@ __all__ = [
     "DEFAULT_ROOT",
     "EXPERIMENTS",
     "NOT_BUILT",
+    "TIME_BASIS",
     "Budget",
     "Context",
     "Experiment",
+    "Finetune",
     "Member",
     "MemberResult",
     "Outcome",
@@ -55,6 +59,7 @@ __all__ = [
     "get_experiment",
     "list_experiments",
     "run_experiment",
+    "total_full_minutes",
     "write_lab_report",
 ]
 
@@ -71,6 +76,7 @@ EXPERIMENTS: dict[str, Experiment] = {
         stochastic_depth,
         classic_table,
         efficient_nets,
+        finetune_rules,
     )
 }
 
