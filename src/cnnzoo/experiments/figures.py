@@ -130,6 +130,9 @@ def grouped_bars(
     ax.set_xticks(range(len(groups)), groups, fontsize=8)
     ax.set_ylabel(ylabel)
     ax.set_title(title)
-    ax.legend(fontsize=8)
+    # Headroom above the tallest bar for a one-row legend that covers no bar.
+    top = max((v for values in series.values() for v in values), default=1.0)
+    ax.set_ylim(0, top * 1.18)
+    ax.legend(fontsize=8, loc="upper center", ncol=len(series))
     ax.grid(alpha=0.3, axis="y")
     return _save(fig, path)
