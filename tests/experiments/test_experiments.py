@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from pathlib import Path
 
 import pytest
 import torch
+import yaml
 
 from cnnzoo.cli import main
 from cnnzoo.experiments import (
@@ -31,6 +33,7 @@ ORDER = [
     "stochastic-depth",
     "classic-table",
     "efficient-nets",
+    "finetune-rules",
     "skip-landscape",
 ]
 
@@ -59,8 +62,8 @@ def _results(root: Path, name: str) -> dict:
 def test_the_experiments_in_the_issues_order() -> None:
     assert list_experiments() == ORDER
     assert set(NOT_BUILT).isdisjoint(EXPERIMENTS)
-    with pytest.raises(KeyError, match="not built yet: it reuses the transfer package"):
-        get_experiment("finetune-rules")
+    with pytest.raises(KeyError, match="not built yet: it reuses the visualize package"):
+        get_experiment("skip-landscape")
 
 
 @pytest.mark.parametrize("name", ORDER)
@@ -181,3 +184,87 @@ def test_a_changed_plan_is_not_mixed_into_an_old_folder(tmp_path: Path) -> None:
     (run / "config.yaml").write_text(json.dumps(config))  # JSON is YAML
     with pytest.raises(ValueError, match=r"cannot continue .*lenet5-seed0: the experiment's plan"):
         run_experiment(experiment, "smoke", root=tmp_path, log=lambda text: None)
+
+
+def test_finetune_members_start_from_the_source_and_freeze_by_policy(smoke_root: Path) -> None:
+    results = _results(smoke_root, "finetune-rules")
+    (folder,) = runner.find_folders(smoke_root, "finetune-rules", "smoke")
+    runs = folder / "runs"
+    trainable = {}
+    for policy in ("head", "stages2", "none"):
+        config = yaml.safe_load((runs / f"similar-small-{policy}" / "config.yaml").read_text())
+        assert config["finetune_source_member"] == "source"
+        assert config["pretrained"]["source"].endswith("runs/source/checkpoints/best.safetensors")
+        assert config["finetune"]["head_lr_mult"] == 10.0
+        trainable[policy] = config["finetune"]["trainable_parameters"]
+    total = results["members"][0]["params"]
+    # resnet20's head is Linear(64, 10); stages:2 freezes the stem and stage 1 (16 channels).
+    assert trainable["head"] == 64 * 10 + 10
+    assert trainable["head"] < trainable["stages2"] < trainable["none"] == total
+    scratch = yaml.safe_load((runs / "similar-small-scratch" / "config.yaml").read_text())
+    assert "finetune" not in scratch
+    cells = results["measured"]["cells"]
+    assert [(c["similarity"], c["size"], c["rule"]) for c in cells] == [
+        ("similar", "small", "head"),
+        ("similar", "large", "stages:2"),
+        ("different", "small", "stages:2"),
+        ("different", "large", "none"),
+    ]
+    assert [c["train_images"] for c in cells] == [50, 100, 50, 100]
+
+
+def test_a_smaller_training_set_is_judged_on_the_same_images() -> None:
+    experiment = get_experiment("finetune-rules")
+    budget = experiment.budgets["smoke"]
+    small, large = experiment.plan("smoke", budget)[1], experiment.plan("smoke", budget)[5]
+    assert (small.train_limit, large.train_limit) == (50, 100)
+    cache: dict = {}
+    a = runner.member_data(small, budget, None, cache)
+    b = runner.member_data(large, budget, None, cache)
+    assert len(a.train) == 50 and len(b.train) == 100
+    assert torch.equal(a.val.indices, b.val.indices) and torch.equal(a.test.indices, b.test.indices)
+    assert len(a.val) == len(a.test) == budget.limit == 100
+    assert a.mean != b.mean  # measured on each member's own training images
+    # ... and they are the very images load_data(limit=...) gives a member without train_limit.
+    plain = runner.member_data(dataclasses.replace(small, train_limit=None), budget, None, {})
+    assert torch.equal(plain.val.indices, a.val.indices)
+    assert torch.equal(plain.test.indices, a.test.indices)
+    assert len(plain.train) == budget.limit
+
+
+def test_offline_augmentation_trains_on_fixed_copies_for_fewer_epochs(smoke_root: Path) -> None:
+    experiment = get_experiment("fashion-augmentation")
+    results = _results(smoke_root, "fashion-augmentation")
+    keys = [m["key"] for m in results["members"]]
+    assert keys == ["augment-none", "augment-fashion", "augment-fashion-offline"]
+    budget = experiment.budgets["smoke"]
+    plain, _, offline = experiment.plan("smoke", budget)
+    originals = runner.member_data(plain, budget, None, {}).train
+    copies = runner.member_data(offline, budget, None, {}).train
+    assert results["measured"]["offline_train_images"] == len(copies) == 5 * len(originals)
+    assert torch.equal(copies.images[: len(originals)], originals.images)  # originals first
+    assert not torch.equal(copies.images[len(originals) :][: len(originals)], originals.images)
+    assert torch.equal(copies.labels, originals.labels.repeat(5))
+    _, _, offline_full = experiment.plan("full", experiment.budgets["full"])
+    assert offline_full.recipe.epochs == experiment.budgets["full"].epochs // 5
+    assert offline_full.recipe.augment == "none"  # the copies are the augmentation
+
+
+def test_an_experiment_without_results_here_keeps_its_previous_section(
+    smoke_root: Path, tmp_path: Path
+) -> None:
+    write_lab_report(EXPERIMENTS, smoke_root, tmp_path, ["smoke"])
+    first = json.loads((tmp_path / "experiments" / "results.json").read_text())
+    # A machine with none of those run folders: every entry is carried over, not dropped.
+    write_lab_report(EXPERIMENTS, tmp_path / "no-runs", tmp_path, ["full", "smoke"])
+    again = json.loads((tmp_path / "experiments" / "results.json").read_text())
+    for name in ORDER:
+        assert again[name]["carried_over"] is True
+        assert again[name]["verdict"] == first[name]["verdict"]
+        assert again[name]["figures"] == first[name]["figures"]
+    page = (tmp_path / "experiments.md").read_text()
+    assert page.count("Carried over from the previous report") == len(ORDER)
+    assert "| finetune-rules | With little data similar" in page
+    # Only the budgets asked for are carried: a full-only report does not keep smoke results.
+    write_lab_report(EXPERIMENTS, tmp_path / "no-runs", tmp_path, ["full"])
+    assert "Not run at the full budget." in (tmp_path / "experiments.md").read_text()

@@ -117,19 +117,19 @@ def _short(text: str, width: int = 96) -> str:
 
 def _list(args: argparse.Namespace) -> int:
     ex = _experiments()
+    claim = (lambda text: text) if args.format == "md" else _short
     rows = [
-        [e.name, _short(e.claim), f"{e.budgets['full'].minutes:g} min"]
+        [e.name, claim(e.claim), f"{e.budgets['full'].minutes:g} min"]
         for e in ex.EXPERIMENTS.values()
     ]
     rows += [[name, why, "-"] for name, why in ex.NOT_BUILT.items()]
+    total = ex.total_full_minutes(ex.EXPERIMENTS) / 60
     headers = ["experiment", "claim", "full budget"]
+    note = f"full budgets together: about {total:.1f} h; {ex.TIME_BASIS}"
     if args.format == "md":
-        full = [
-            [e.name, e.claim, f"{e.budgets['full'].minutes:g} min"] for e in ex.EXPERIMENTS.values()
-        ]
-        print(markdown_table(headers, full + rows[len(full) :]), end="")
+        print(markdown_table(headers, rows, notes=[note]), end="")
     else:
-        print(text_table(headers, rows, left_columns=2, width=160), end="")
+        print(text_table(headers, rows, left_columns=2, width=160, notes=[note]), end="")
     return 0
 
 

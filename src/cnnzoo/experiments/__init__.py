@@ -21,6 +21,7 @@ from cnnzoo.experiments import (
     efficient_nets,
     ensemble,
     fashion_augmentation,
+    finetune_rules,
     inception_bottleneck,
     kernel_factorisation,
     lenet5_mnist,
@@ -32,11 +33,12 @@ from cnnzoo.experiments.core import (
     Budget,
     Context,
     Experiment,
+    Finetune,
     Member,
     MemberResult,
     Outcome,
 )
-from cnnzoo.experiments.report import NOT_BUILT, write_lab_report
+from cnnzoo.experiments.report import NOT_BUILT, TIME_BASIS, total_full_minutes, write_lab_report
 from cnnzoo.experiments.runner import DEFAULT_ROOT, find_folders, run_experiment
 from cnnzoo.train import TrainingError
 
@@ -45,9 +47,11 @@ __all__ = [
     "DEFAULT_ROOT",
     "EXPERIMENTS",
     "NOT_BUILT",
+    "TIME_BASIS",
     "Budget",
     "Context",
     "Experiment",
+    "Finetune",
     "Member",
     "MemberResult",
     "Outcome",
@@ -56,6 +60,7 @@ __all__ = [
     "get_experiment",
     "list_experiments",
     "run_experiment",
+    "total_full_minutes",
     "write_lab_report",
 ]
 
@@ -72,6 +77,7 @@ EXPERIMENTS: dict[str, Experiment] = {
         stochastic_depth,
         classic_table,
         efficient_nets,
+        finetune_rules,
         skip_landscape,
     )
 }

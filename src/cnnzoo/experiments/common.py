@@ -33,16 +33,16 @@ MEMBER_HEADERS = [
 
 
 def budget_recipe(base: str | Recipe, budget: Budget, seed: int = 0, **changes: object) -> Recipe:
-    """``base`` (a recipe name or a Recipe) with the budget's data, epochs, limit and ``seed``."""
+    """``base`` (a recipe name or a Recipe) with the budget's data, epochs, limit and ``seed``;
+    ``changes`` win over the budget's (e.g. a member's own data set or epochs)."""
     recipe = load_recipe(base) if isinstance(base, str) else base
-    return recipe.override(
-        where="experiment budget",
-        data=budget.data,
-        epochs=budget.epochs,
-        limit=budget.limit,
-        seed=seed,
-        **changes,
-    )
+    fields: dict[str, object] = {
+        "data": budget.data,
+        "epochs": budget.epochs,
+        "limit": budget.limit,
+        "seed": seed,
+    }
+    return recipe.override(where="experiment budget", **(fields | changes))
 
 
 def mean(values: Iterable[float]) -> float:

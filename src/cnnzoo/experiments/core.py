@@ -24,6 +24,7 @@ __all__ = [
     "Budget",
     "Context",
     "Experiment",
+    "Finetune",
     "Member",
     "MemberResult",
     "Outcome",
@@ -54,6 +55,19 @@ class Budget:
 
 
 @dataclass(frozen=True)
+class Finetune:
+    """How a member starts from another member's weights (:func:`cnnzoo.transfer.finetune`)."""
+
+    source: str
+    """Key of an earlier member of the same plan; its best checkpoint is the starting point."""
+    policy: str
+    """What stays frozen: ``head``, ``all-but-head``, ``stages:K`` or ``none``
+    (:func:`cnnzoo.transfer.freeze`)."""
+    head_lr_mult: float = 1.0
+    """The new head's learning rate is the recipe's times this (the param groups' lr scale)."""
+
+
+@dataclass(frozen=True)
 class Member:
     """One training run of an experiment; ``key`` is its folder name inside ``runs/``."""
 
@@ -72,6 +86,16 @@ class Member:
     plot test error per epoch); nothing is chosen with it."""
     group: str = ""
     """Members of one group share a figure line style (e.g. plain vs residual)."""
+    data: str | None = None
+    """A dataset other than the budget's (e.g. a transfer's source or target set)."""
+    train_limit: int | None = None
+    """At most this many training images (seeded, stratified); validation and test stay
+    capped at the budget's ``limit``, so members with different training sizes are judged on
+    the same images."""
+    prepare: Callable[[DataBundle], DataBundle] | None = None
+    """Turns the loaded data into this member's (e.g. adds offline-augmented copies)."""
+    finetune: Finetune | None = None
+    """Start from another member's best checkpoint instead of a fresh initialisation."""
 
 
 @dataclass

@@ -10,7 +10,7 @@ from matplotlib.figure import Figure
 
 from cnnzoo.experiments.core import MemberResult
 
-__all__ = ["bar_figure", "error_curves", "gap_curves", "scatter_macs"]
+__all__ = ["bar_figure", "error_curves", "gap_curves", "grouped_bars", "scatter_macs"]
 
 _STYLES = ("--", "-", ":", "-.")
 
@@ -108,5 +108,31 @@ def bar_figure(
     ax.set_xticks(range(len(labels)), labels, rotation=20, ha="right", fontsize=8)
     ax.set_ylabel(ylabel)
     ax.set_title(title)
+    ax.grid(alpha=0.3, axis="y")
+    return _save(fig, path)
+
+
+def grouped_bars(
+    groups: Sequence[str],
+    series: dict[str, Sequence[float]],
+    path: Path,
+    title: str,
+    ylabel: str,
+) -> Path:
+    """One cluster of bars per group, one bar per series in each (values printed on them)."""
+    fig = Figure(figsize=(8, 4.5))
+    ax = fig.add_subplot()
+    width = 0.8 / max(1, len(series))
+    for i, (name, values) in enumerate(series.items()):
+        xs = [g + (i - (len(series) - 1) / 2) * width for g in range(len(groups))]
+        bars = ax.bar(xs, values, width, label=name)
+        ax.bar_label(bars, fmt="%.1f", fontsize=7)
+    ax.set_xticks(range(len(groups)), groups, fontsize=8)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    # Headroom above the tallest bar for a one-row legend that covers no bar.
+    top = max((v for values in series.values() for v in values), default=1.0)
+    ax.set_ylim(0, top * 1.18)
+    ax.legend(fontsize=8, loc="upper center", ncol=len(series))
     ax.grid(alpha=0.3, axis="y")
     return _save(fig, path)

@@ -10,6 +10,7 @@ after its last completed epoch (the engine's resume), the rest are trained.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import platform
@@ -27,12 +28,22 @@ import torch.nn as nn
 from cnnzoo.analysis import summary
 from cnnzoo.analysis.tables import markdown_table
 from cnnzoo.data import DataBundle, load_data
-from cnnzoo.experiments.core import BUDGETS, Context, Experiment, Member, MemberResult, Outcome
+from cnnzoo.data.core import channel_stats, stratified_subset
+from cnnzoo.experiments.core import (
+    BUDGETS,
+    Budget,
+    Context,
+    Experiment,
+    Member,
+    MemberResult,
+    Outcome,
+)
 from cnnzoo.registry import create_model
-from cnnzoo.train import RunFolder, evaluate, fit
+from cnnzoo.train import FitResult, RunFolder, evaluate, fit
 from cnnzoo.train.checkpoint import atomic_write_text
+from cnnzoo.transfer import finetune
 
-__all__ = ["DEFAULT_ROOT", "MACHINE_NOTE", "find_folders", "run_experiment"]
+__all__ = ["DEFAULT_ROOT", "MACHINE_NOTE", "find_folders", "member_data", "run_experiment"]
 
 DEFAULT_ROOT = Path("runs") / "experiments"
 MACHINE_NOTE = (
@@ -90,7 +101,7 @@ def _load(member: Member, budget_data: str, limit: int | None, data_dir: str | N
     # The split seed is fixed (0) so that every member and seed sees the same train/val/test
     # images; a member's recipe seed changes only its initialisation and shuffling.
     return load_data(
-        budget_data,
+        member.data or budget_data,
         data_dir,
         val_fraction=member.recipe.val_fraction,
         seed=0,
@@ -98,6 +109,42 @@ def _load(member: Member, budget_data: str, limit: int | None, data_dir: str | N
         in_chans=member.in_chans,
         limit=limit,
     )
+
+
+def _limit_splits(data: DataBundle, train_limit: int, limit: int | None) -> DataBundle:
+    """``train_limit`` training images, validation and test cut to ``limit`` with the same
+    seeded subsets ``load_data(limit=...)`` draws (seed 0 + split offset), so they are the
+    images the budget's other members are judged on."""
+    seeds = {"train": 0, "val": 1, "test": 2}
+    caps = {"train": train_limit, "val": limit, "test": limit}
+    splits = {}
+    for name, seed in seeds.items():
+        split, cap = getattr(data, name), caps[name]
+        splits[name] = (
+            split if cap is None else split.subset(stratified_subset(split.labels, cap, seed))
+        )
+    mean, std = channel_stats(splits["train"].images)
+    note = f"training images cut to {len(splits['train'])} (stratified, seed 0)"
+    return dataclasses.replace(data, **splits, mean=mean, std=std, notes=[*data.notes, note])
+
+
+def member_data(
+    member: Member,
+    budget: Budget,
+    data_dir: str | None,
+    cache: dict[tuple[Any, ...], DataBundle],
+) -> DataBundle:
+    """The member's data: loaded once per (data set, size, channels, split), then cut to its
+    ``train_limit`` and passed through its ``prepare``."""
+    limit = None if member.train_limit is not None else budget.limit
+    key = (member.data or budget.data, member.image_size, member.in_chans)
+    key += (member.recipe.val_fraction, limit)
+    if key not in cache:
+        cache[key] = _load(member, budget.data, limit, data_dir)
+    data = cache[key]
+    if member.train_limit is not None:
+        data = _limit_splits(data, member.train_limit, budget.limit)
+    return member.prepare(data) if member.prepare is not None else data
 
 
 def _build(member: Member, data: DataBundle) -> nn.Module:
@@ -128,27 +175,65 @@ def _test_curve_hook(
     return record
 
 
+def _pretrained(member: Member, data: DataBundle, folder: Path) -> nn.Module:
+    """The member's model with the best weights of its ``finetune.source`` member."""
+    assert member.finetune is not None
+    source = folder / "runs" / member.finetune.source
+    if not RunFolder(source).best.is_file():
+        raise ValueError(
+            f"{member.key} starts from member {member.finetune.source!r}, which has no best "
+            f"checkpoint in {source}; list the source before it in the experiment's plan"
+        )
+    return create_model(
+        member.model, pretrained=str(source), num_classes=data.num_classes, in_chans=data.in_chans
+    )
+
+
+def _fit(
+    member: Member, data: DataBundle, run_dir: Path, resume: bool, folder: Path
+) -> tuple[FitResult, nn.Module]:
+    """Train the member from scratch (:func:`fit`) or from its source (:func:`finetune`)."""
+    extra = {"experiment_member": member.key}
+    if member.finetune is not None:
+        spec, model = member.finetune, _pretrained(member, data, folder)
+        result = finetune(
+            model,
+            data,
+            member.recipe,
+            run_dir,
+            policy=spec.policy,
+            head_lr_mult=spec.head_lr_mult,
+            resume=resume,
+            extra_config=extra | {"finetune_source_member": spec.source},
+        )
+        return result, model
+    model = _build(member, data)
+    hook = None
+    if member.test_curve:
+        hook = _test_curve_hook(model, data, run_dir / "test_curve.json")
+    result = fit(
+        model,
+        data,
+        member.recipe,
+        run_dir,
+        model_name=member.model,
+        resume=resume,
+        on_epoch_end=hook,
+        extra_config=extra,
+    )
+    return result, model
+
+
 def _train_member(
     member: Member, data: DataBundle, folder: Path, say: Callable[[str], None]
 ) -> MemberResult:
     run_dir = folder / "runs" / member.key
     resume = RunFolder(run_dir).config.is_file()
-    model = _build(member, data)
     curve_path = run_dir / "test_curve.json"
-    hook = _test_curve_hook(model, data, curve_path) if member.test_curve else None
     state = "continuing" if resume else "training"
     say(f"  {state} {member.key} ({member.model}, seed {member.recipe.seed}) -> {run_dir}")
     try:
-        result = fit(
-            model,
-            data,
-            member.recipe,
-            run_dir,
-            model_name=member.model,
-            resume=resume,
-            on_epoch_end=hook,
-            extra_config={"experiment_member": member.key},
-        )
+        result, model = _fit(member, data, run_dir, resume, folder)
     except ValueError as error:
         if not resume:
             raise
@@ -200,11 +285,8 @@ def run_experiment(
     cache: dict[tuple[Any, ...], DataBundle] = {}
     results, data = [], {}
     for member in members:
-        key = (member.image_size, member.in_chans, member.recipe.val_fraction)
-        if key not in cache:
-            cache[key] = _load(member, plan.data, plan.limit, data_dir)
-        data[member.key] = cache[key]
-        results.append(_train_member(member, cache[key], folder, say))
+        data[member.key] = member_data(member, plan, data_dir, cache)
+        results.append(_train_member(member, data[member.key], folder, say))
     context = Context(experiment, budget, plan, results, folder, data)
     outcome = experiment.analyse(context)
     state["wall_seconds"] = state.get("wall_seconds", 0.0) + time.perf_counter() - wall0
