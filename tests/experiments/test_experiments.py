@@ -14,7 +14,6 @@ import yaml
 from cnnzoo.cli import main
 from cnnzoo.experiments import (
     EXPERIMENTS,
-    NOT_BUILT,
     get_experiment,
     list_experiments,
     run_experiment,
@@ -61,9 +60,8 @@ def _results(root: Path, name: str) -> dict:
 
 def test_the_experiments_in_the_issues_order() -> None:
     assert list_experiments() == ORDER
-    assert set(NOT_BUILT).isdisjoint(EXPERIMENTS)
-    with pytest.raises(KeyError, match="not built yet: it reuses the visualize package"):
-        get_experiment("skip-landscape")
+    with pytest.raises(KeyError, match="unknown experiment 'skip-landscapes'"):
+        get_experiment("skip-landscapes")
 
 
 @pytest.mark.parametrize("name", ORDER)
@@ -144,13 +142,13 @@ def test_an_interrupted_experiment_continues_where_it_stopped(
 def test_lab_report_gathers_the_latest_results(smoke_root: Path, tmp_path: Path) -> None:
     written = write_lab_report(EXPERIMENTS, smoke_root, tmp_path, ["full", "smoke"])
     page = (tmp_path / "experiments.md").read_text()
-    assert "SMOKE budget" in page and "not built" in page
+    assert "SMOKE budget" in page
     assert "| not judged (smoke budget) |" in page
     summary = json.loads((tmp_path / "experiments" / "results.json").read_text())
-    assert list(summary) == ORDER + list(NOT_BUILT)
+    assert list(summary) == ORDER
     assert summary["lenet5-mnist"]["budget"] == "smoke"
     assert summary["lenet5-mnist"]["reproduced"] is None
-    assert summary["finetune-rules"] == {"not_built": NOT_BUILT["finetune-rules"]}
+    assert summary["skip-landscape"]["budget"] == "smoke"
     for path in written:
         assert path.is_file()
     assert (tmp_path / "experiments" / "ensemble-members.png").is_file()
@@ -161,7 +159,7 @@ def test_lab_report_gathers_the_latest_results(smoke_root: Path, tmp_path: Path)
 def test_cli(capsys: pytest.CaptureFixture[str], smoke_root: Path, tmp_path: Path) -> None:
     assert main(["experiment", "list"]) == 0
     out = capsys.readouterr().out
-    assert all(name in out for name in ORDER + list(NOT_BUILT))
+    assert all(name in out for name in ORDER)
     assert main(["experiment", "run", "lenet-mnist"]) == 2
     assert capsys.readouterr().err.startswith("error: unknown experiment 'lenet-mnist'")
     args = ["experiment", "report", "--root", str(smoke_root), "--out", str(tmp_path)]

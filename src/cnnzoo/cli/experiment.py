@@ -122,7 +122,6 @@ def _list(args: argparse.Namespace) -> int:
         [e.name, claim(e.claim), f"{e.budgets['full'].minutes:g} min"]
         for e in ex.EXPERIMENTS.values()
     ]
-    rows += [[name, why, "-"] for name, why in ex.NOT_BUILT.items()]
     total = ex.total_full_minutes(ex.EXPERIMENTS) / 60
     headers = ["experiment", "claim", "full budget"]
     note = f"full budgets together: about {total:.1f} h; {ex.TIME_BASIS}"

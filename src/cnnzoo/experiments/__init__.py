@@ -38,7 +38,7 @@ from cnnzoo.experiments.core import (
     MemberResult,
     Outcome,
 )
-from cnnzoo.experiments.report import NOT_BUILT, TIME_BASIS, total_full_minutes, write_lab_report
+from cnnzoo.experiments.report import TIME_BASIS, total_full_minutes, write_lab_report
 from cnnzoo.experiments.runner import DEFAULT_ROOT, find_folders, run_experiment
 from cnnzoo.train import TrainingError
 
@@ -46,7 +46,6 @@ __all__ = [
     "BUDGETS",
     "DEFAULT_ROOT",
     "EXPERIMENTS",
-    "NOT_BUILT",
     "TIME_BASIS",
     "Budget",
     "Context",
@@ -89,9 +88,8 @@ def list_experiments() -> list[str]:
 
 def get_experiment(name: str) -> Experiment:
     if name not in EXPERIMENTS:
-        hint = f" ({NOT_BUILT[name]})" if name in NOT_BUILT else ""
         raise KeyError(
-            f"unknown experiment {name!r}{hint}; known: {', '.join(EXPERIMENTS)} "
+            f"unknown experiment {name!r}; known: {', '.join(EXPERIMENTS)} "
             "(see `cnnzoo experiment list`)"
         )
     return EXPERIMENTS[name]

@@ -14,15 +14,7 @@ from cnnzoo.experiments.core import BUDGETS, Experiment
 from cnnzoo.experiments.runner import MACHINE_NOTE, find_folders, render_report
 from cnnzoo.train.checkpoint import atomic_write_text
 
-__all__ = ["NOT_BUILT", "TIME_BASIS", "latest_results", "total_full_minutes", "write_lab_report"]
-
-NOT_BUILT = {
-<<<<<<< HEAD
-    "finetune-rules": "not built yet: it reuses the transfer package, which is not merged yet",
-=======
-    "skip-landscape": "not built yet: it reuses the visualize package, which is not merged yet",
->>>>>>> experiments
-}
+__all__ = ["TIME_BASIS", "latest_results", "total_full_minutes", "write_lab_report"]
 
 TIME_BASIS = (
     "estimated from CPU seconds per training and evaluated image measured for every member "
@@ -103,7 +95,6 @@ def write_lab_report(
         name: {k: r[k] for k in _SUMMARY_KEYS if k in r} if r is not None else None
         for name, r in gathered.items()
     }
-    summary.update({name: {"not_built": why} for name, why in NOT_BUILT.items()})
     figure_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_text(figure_dir / "results.json", json.dumps(summary, indent=2) + "\n")
     atomic_write_text(docs / "experiments.md", _render(experiments, gathered, budgets))
@@ -203,7 +194,6 @@ def _render(
 ) -> str:
     headers = ["experiment", "claim", "seed / paper", "budget", "measured here", "reproduced"]
     rows = [_claim_row(name, r, budgets) for name, r in gathered.items()]
-    rows += [[name, "-", "-", "-", why, "not built", "-", "-"] for name, why in NOT_BUILT.items()]
     full = [f"{name}: about {e.budgets['full'].minutes:g} min" for name, e in experiments.items()]
     lines = [
         "# Experiments: the lectures' claims, measured",
