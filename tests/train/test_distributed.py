@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -21,9 +22,10 @@ import torch.nn.functional as F
 import yaml
 from safetensors.torch import load_file
 
+import cnnzoo.train.engine as engine
 from cnnzoo import create_model
 from cnnzoo.cli import main
-from cnnzoo.train import build_model, fit, load_data_for, load_recipe
+from cnnzoo.train import LostRankError, build_model, fit, load_data_for, load_recipe
 from cnnzoo.train.distributed import (
     FAULT_ENV,
     SyncBatchNorm2d,
@@ -284,3 +286,26 @@ def test_launch_options_under_torchrun_are_refused(
     monkeypatch.setenv("WORLD_SIZE", "2")  # what torchrun sets for its ranks
     assert main(["train", "lenet5", "--nproc", "2"]) == 2
     assert "under torchrun leave them out" in capsys.readouterr().err
+
+
+def test_a_failed_collective_is_one_error_that_says_how_to_go_on(tmp_path: Path) -> None:
+    run = SimpleNamespace(
+        world=2, rank=0, step=3, start_epoch=1, history=[{"epoch": 1.0}], folder=SimpleNamespace(path=tmp_path)
+    )  # fmt: skip
+
+    def peer_gone() -> None:
+        raise RuntimeError(
+            "[/pytorch/third_party/gloo/gloo/transport/tcp/pair.cc:545] Read error "
+            "[127.0.0.1]:38815: Connection reset by peer. This is typically caused by ..."
+        )
+
+    with pytest.raises(LostRankError) as info:
+        engine._collective(run, peer_gone)  # type: ignore[arg-type]
+    assert str(info.value) == (
+        "rank 0 of 2 lost contact with the other processes in epoch 2, step 3 (Read error "
+        "[127.0.0.1]:38815: Connection reset by peer): another rank died, hung for longer than "
+        "$CNNZOO_DIST_TIMEOUT seconds, or the network failed; the run folder keeps epoch 1: "
+        f"continue with cnnzoo train --resume {tmp_path} (any --nproc)"
+    )
+    with pytest.raises(ValueError, match="not a collective"):  # other errors pass through
+        engine._collective(run, lambda: (_ for _ in ()).throw(ValueError("not a collective")))

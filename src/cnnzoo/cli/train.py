@@ -260,7 +260,6 @@ def _train(args: argparse.Namespace) -> int:
         distributed,
         fit,
         load_data_for,
-        resume_recipe,
     )
 
     _check_threads(args.threads)
@@ -271,25 +270,7 @@ def _train(args: argparse.Namespace) -> int:
     rank, device = _join_process_group(device)
     args.quiet = args.quiet or rank > 0
     resume = args.resume is not None
-    if resume:
-        recipe, config = resume_recipe(args.resume, where="command line", **_overrides(args))
-        if args.model and args.model != config["model"]:
-            raise ValueError(
-                f"{args.resume} trained {config['model']!r}, not {args.model!r}; leave MODEL out "
-                "when resuming"
-            )
-        model_name = config["model"]
-        data_dir = args.data_dir or config.get("data_dir")
-        run_dir: Path | str | None = args.resume
-        model_kwargs = config["model_kwargs"]
-    else:
-        if not args.model:
-            raise ValueError("give a MODEL to train (e.g. `cnnzoo train lenet5`) or --resume RUN")
-        model_name = args.model
-        recipe = _new_recipe(args)
-        data_dir = args.data_dir
-        run_dir = args.run_dir
-        model_kwargs = None
+    recipe, model_name, data_dir, run_dir, model_kwargs = _what_to_train(args)
     say = (lambda text: None) if args.quiet else (lambda text: print(text, flush=True))
     data = load_data_for(model_name, recipe, data_dir, download=args.download)
     if resume:
@@ -333,6 +314,22 @@ def _train(args: argparse.Namespace) -> int:
     if rank == 0:
         _print_result(result)
     return 0
+
+
+def _what_to_train(args: argparse.Namespace) -> tuple[Any, str, str | None, Any, Any]:
+    """``(recipe, model name, data folder, run folder, model kwargs)`` of a new or resumed run."""
+    from cnnzoo.train import resume_recipe
+
+    if args.resume is None:
+        return _new_recipe(args), args.model, args.data_dir, args.run_dir, None
+    recipe, config = resume_recipe(args.resume, where="command line", **_overrides(args))
+    if args.model and args.model != config["model"]:
+        raise ValueError(
+            f"{args.resume} trained {config['model']!r}, not {args.model!r}; leave MODEL out "
+            "when resuming"
+        )
+    data_dir = args.data_dir or config.get("data_dir")
+    return recipe, config["model"], data_dir, args.resume, config["model_kwargs"]
 
 
 def _new_recipe(args: argparse.Namespace) -> Any:

@@ -155,7 +155,7 @@ class _SumOverRanks(torch.autograd.Function):
 
 
 def _sum_over_ranks(tensor: torch.Tensor) -> torch.Tensor:
-    return _SumOverRanks.apply(tensor)  # type: ignore[no-any-return]
+    return _SumOverRanks.apply(tensor)
 
 
 class SyncBatchNorm2d(nn.BatchNorm2d):

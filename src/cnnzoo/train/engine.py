@@ -589,24 +589,30 @@ def _prepare(
         world=world,
         scaler=torch.amp.GradScaler("cuda") if amp else None,
     )
-    config = {
-        "model": name,
-        "model_kwargs": kwargs,
-        "data": data.describe(),
-        "recipe": recipe.to_dict(),
-        "torch": str(torch.__version__),
-        "device": str(device),
-        "processes": world,
-        **({"amp": True} if amp else {}),
-        **({"sync_bn": True} if sync_bn else {}),
-        **extra_config,
-    }
+    config = _run_config(run, kwargs, {"amp": amp, "sync_bn": sync_bn}, extra_config)
     if not restoring:
         torch.manual_seed(recipe.seed)
     _speed_up(run, config, sync_bn)
     _start_folder(run, config, resume, restoring)
     run.started = run.curves_time = time.perf_counter()
     return run
+
+
+def _run_config(
+    run: _Run, kwargs: dict[str, Any], options: dict[str, bool], extra: dict[str, Any]
+) -> dict[str, Any]:
+    """``config.yaml``: what was trained on what, how and where (``options`` only when on)."""
+    return {
+        "model": run.name,
+        "model_kwargs": kwargs,
+        "data": run.data.describe(),
+        "recipe": run.recipe.to_dict(),
+        "torch": str(torch.__version__),
+        "device": str(run.device),
+        "processes": run.world,
+        **{key: True for key, on in options.items() if on},
+        **extra,
+    }
 
 
 def _check_precision(amp: bool, recipe: Recipe, device: torch.device) -> None:
