@@ -21,10 +21,14 @@ TRAIN_EPILOG = """examples:
   cnnzoo train fashion_cnn --recipe fashion-cnn --data-dir ../shared/datasets --bf16
   cnnzoo train resnet20 --recipe resnet-cifar --data cifar10 --epochs 3 --limit 5000
   cnnzoo train --resume runs/lenet5-digits-20250101-120000 --epochs 40
+  cnnzoo train resnet20 --data cifar10 --nproc 2 --sync-bn   # 2 data-parallel processes
+  cnnzoo train lenet5 --nnodes 2 --node-rank 0 --rdzv-endpoint 10.0.0.1:29500  # on node 0,
+  cnnzoo train lenet5 --nnodes 2 --node-rank 1 --rdzv-endpoint 10.0.0.1:29500  # then node 1
 
-exit status: 0 trained; 1 training failed (non-finite loss, full disk: the message says what
-was kept); 2 bad input; 130 interrupted by Ctrl-C, 143 by SIGTERM (a job scheduler's stop):
-both drop the unfinished epoch and print the --resume command that continues the run.
+exit status: 0 trained; 1 training failed (non-finite loss, full disk, a data-parallel rank
+died: the message says what was kept); 2 bad input; 130 interrupted by Ctrl-C, 143 by SIGTERM
+(a job scheduler's stop): both drop the unfinished epoch and print the --resume command that
+continues the run; 75 a rank under torchrun lost contact with the others (resume the run).
 """
 
 
@@ -94,13 +98,11 @@ def _register_train(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--threads", type=int, help="torch intra-op threads (default: torch's)")
     _add_device_option(p)
     p.add_argument(
-        "--nproc",
-        type=int,
-        default=1,
-        metavar="N",
-        help="data-parallel processes on this machine (torch.distributed, gloo); --batch-size "
-        "stays the global batch",
+        "--amp",
+        action="store_true",
+        help="CUDA fp16 mixed precision (autocast + gradient scaler); on the CPU use --bf16",
     )
+    _add_parallel_options(p)
     p.add_argument("--run-dir", help="run folder (default: runs/MODEL-DATA-TIME)")
     p.add_argument("--resume", metavar="RUN", help="continue the run in this folder")
     p.add_argument("--quiet", action="store_true", help="no progress bar or epoch lines")
@@ -129,6 +131,34 @@ _OVERRIDES = {
     "fused": "fused",
     "data": "data",
 }
+
+
+def _add_parallel_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group(
+        "data parallel (torch.distributed: gloo on CPUs, NCCL on GPUs; see docs/scaling.md)"
+    )
+    g.add_argument(
+        "--nproc",
+        type=int,
+        default=1,
+        metavar="N",
+        help="data-parallel processes on this machine (one per core or GPU); --batch-size "
+        "stays the global batch",
+    )
+    g.add_argument("--nnodes", type=int, default=1, metavar="N", help="machines taking part")
+    g.add_argument(
+        "--node-rank", type=int, default=0, metavar="R", help="this machine's number, 0..N-1"
+    )
+    g.add_argument(
+        "--rdzv-endpoint",
+        metavar="HOST:PORT",
+        help="node 0's address and a free port, where the nodes meet (the same on every node)",
+    )
+    g.add_argument(
+        "--sync-bn",
+        action="store_true",
+        help="batch norm with the statistics of the whole global batch (SyncBatchNorm)",
+    )
 
 
 def _add_device_option(p: argparse.ArgumentParser) -> None:
@@ -221,45 +251,26 @@ def _one_line_warnings() -> Iterator[None]:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from cnnzoo.registry import create_model, get_model_card
+    from cnnzoo.registry import create_model
     from cnnzoo.train import (
         DiskFullError,
+        LostRankError,
         TrainingError,
         build_model,
+        distributed,
         fit,
         load_data_for,
-        load_recipe,
-        resume_recipe,
     )
 
     _check_threads(args.threads)
     device = _device(args.device)  # a missing GPU is refused before any data is loaded
-    if args.nproc > 1:
-        return _spawn(args.nproc, resume=args.resume is not None)
-    rank = _join_process_group()
+    launch = _launch_of(args)
+    if launch.needed:
+        return _launch(args, launch, device)
+    rank, device = _join_process_group(device)
     args.quiet = args.quiet or rank > 0
     resume = args.resume is not None
-    if resume:
-        recipe, config = resume_recipe(args.resume, where="command line", **_overrides(args))
-        if args.model and args.model != config["model"]:
-            raise ValueError(
-                f"{args.resume} trained {config['model']!r}, not {args.model!r}; leave MODEL out "
-                "when resuming"
-            )
-        model_name = config["model"]
-        data_dir = args.data_dir or config.get("data_dir")
-        run_dir: Path | str | None = args.resume
-        model_kwargs = config["model_kwargs"]
-    else:
-        if not args.model:
-            raise ValueError("give a MODEL to train (e.g. `cnnzoo train lenet5`) or --resume RUN")
-        model_name = args.model
-        get_model_card(model_name)  # unknown names fail here, with suggestions
-        recipe = load_recipe(args.recipe) if args.recipe else _default_recipe(model_name, args.data)
-        recipe = recipe.override(where="command line", **_overrides(args))
-        data_dir = args.data_dir
-        run_dir = args.run_dir
-        model_kwargs = None
+    recipe, model_name, data_dir, run_dir, model_kwargs = _what_to_train(args)
     say = (lambda text: None) if args.quiet else (lambda text: print(text, flush=True))
     data = load_data_for(model_name, recipe, data_dir, download=args.download)
     if resume:
@@ -282,11 +293,17 @@ def _train(args: argparse.Namespace) -> int:
                 resume=resume,
                 quiet=args.quiet,
                 device=device,
+                amp=args.amp,
+                sync_bn=args.sync_bn,
                 # Absolute, so that --resume and evaluate work from any directory.
                 extra_config={"data_dir": str(Path(data_dir).expanduser().resolve())}
                 if data_dir
                 else {"data_dir": None},
             )
+    except LostRankError as error:
+        if not distributed.launched():  # cnnzoo's launcher says it once for all ranks
+            print(f"error: {error}", file=sys.stderr)
+        return distributed.LOST_RANK_EXIT
     except (TrainingError, DiskFullError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
@@ -299,43 +316,87 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _spawn(nproc: int, resume: bool) -> int:
-    """Run this command again in ``nproc`` processes through torchrun (torch.distributed.run)."""
-    import subprocess  # start-up: only --nproc needs it
+def _what_to_train(args: argparse.Namespace) -> tuple[Any, str, str | None, Any, Any]:
+    """``(recipe, model name, data folder, run folder, model kwargs)`` of a new or resumed run."""
+    from cnnzoo.train import resume_recipe
 
-    cores = os.cpu_count() or 1
-    if nproc > cores:
+    if args.resume is None:
+        return _new_recipe(args), args.model, args.data_dir, args.run_dir, None
+    recipe, config = resume_recipe(args.resume, where="command line", **_overrides(args))
+    if args.model and args.model != config["model"]:
         raise ValueError(
-            f"--nproc {nproc} is more than this machine's {cores} cores; give at most {cores}"
+            f"{args.resume} trained {config['model']!r}, not {args.model!r}; leave MODEL out "
+            "when resuming"
         )
-    if resume:
-        raise ValueError(
-            "--resume with --nproc is not supported yet; resume with one process (leave out --nproc)"
-        )
+    data_dir = args.data_dir or config.get("data_dir")
+    return recipe, config["model"], data_dir, args.resume, config["model_kwargs"]
 
-    argv, skip = [], False
-    for arg in sys.argv[1:]:
-        if skip or arg.startswith("--nproc="):
+
+def _new_recipe(args: argparse.Namespace) -> Any:
+    """The recipe of a new run: --recipe (or MODEL's default) with the flags applied."""
+    from cnnzoo.registry import get_model_card
+    from cnnzoo.train import load_recipe
+
+    if not args.model:
+        raise ValueError("give a MODEL to train (e.g. `cnnzoo train lenet5`) or --resume RUN")
+    get_model_card(args.model)  # unknown names fail here, with suggestions
+    recipe = load_recipe(args.recipe) if args.recipe else _default_recipe(args.model, args.data)
+    return recipe.override(where="command line", **_overrides(args))
+
+
+def _launch_of(args: argparse.Namespace) -> Any:
+    from cnnzoo.train.launch import Launch  # start-up: cnnzoo.train loads numba
+
+    return Launch(args.nproc, args.nnodes, args.node_rank, args.rdzv_endpoint)
+
+
+def _launch(args: argparse.Namespace, launch: Any, device: Any) -> int:
+    """Run this command again as the ranks of a data-parallel run (torchrun's launcher)."""
+    from cnnzoo.train import default_run_dir
+    from cnnzoo.train.launch import (  # start-up: cnnzoo.train loads numba
+        LAUNCH_OPTIONS,
+        check_launch,
+        run_ranks,
+    )
+
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        raise ValueError(
+            "--nproc, --nnodes, --node-rank and --rdzv-endpoint start the ranks; under torchrun "
+            "leave them out (torchrun's --nproc-per-node and --nnodes say the same)"
+        )
+    check_launch(launch, device)
+    argv = _without(args.command_line, LAUNCH_OPTIONS)
+    run_dir = args.resume or args.run_dir
+    if run_dir is None:  # chosen once here, so that the failure line can name it
+        run_dir = str(default_run_dir(args.model, _new_recipe(args).data))
+        argv += ["--run-dir", run_dir]
+    return int(run_ranks(launch, argv, run_dir))
+
+
+def _without(argv: list[str], options: tuple[str, ...]) -> list[str]:
+    """``argv`` without ``options`` and their values (``--opt V`` and ``--opt=V``)."""
+    kept, skip = [], False
+    for arg in argv:
+        if skip:
             skip = False
-            continue
-        if arg == "--nproc":
+        elif arg in options:
             skip = True
-            continue
-        argv.append(arg)
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
-    command += [f"--nproc-per-node={nproc}", "-m", "cnnzoo", *argv]
-    return subprocess.call(command)
+        elif arg.split("=", 1)[0] not in options:
+            kept.append(arg)
+    return kept
 
 
-def _join_process_group() -> int:
-    """Under torchrun (WORLD_SIZE > 1) join the gloo process group; this process's rank."""
-    import torch.distributed as dist  # start-up: torch.distributed loads only under torchrun
+def _join_process_group(device: Any) -> tuple[int, Any]:
+    """Under torchrun (WORLD_SIZE > 1) join the process group (a CUDA rank takes the GPU of
+    its LOCAL_RANK); ``(rank, device)``."""
+    import torch
 
-    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
-        return 0
-    if not dist.is_initialized():
-        dist.init_process_group("gloo")
-    return dist.get_rank()
+    from cnnzoo.train import distributed
+
+    if device.type == "cuda" and int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        torch.cuda.set_device(device)
+    return distributed.init_process_group(device), device
 
 
 def _print_result(result: Any) -> None:

@@ -96,6 +96,12 @@ def _parse_one(spec: str) -> Param:
         choices = tuple(yaml.safe_load(v) for v in values.split(",") if v.strip())
         if not choices:
             raise ValueError(f"--space {spec!r}: the choice list is empty; give values a,b,c")
+        repeated = next((c for i, c in enumerate(choices) if c in choices[:i]), None)
+        if repeated is not None:  # TPE would sample the repeated value twice as often
+            raise ValueError(
+                f"--space {spec!r}: the choice list gives {repeated!r} more than once; give each "
+                "value once"
+            )
         return Param(name, kind, choices=choices)
     bounds = values.split(":")
     if len(bounds) != 2:

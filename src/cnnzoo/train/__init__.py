@@ -21,6 +21,7 @@ from cnnzoo.train.checkpoint import (
 from cnnzoo.train.engine import (
     RESUMABLE_FIELDS,
     FitResult,
+    LostRankError,
     Metrics,
     NonFiniteLossError,
     TrainingError,
@@ -43,6 +44,7 @@ __all__ = [
     "DiskFullError",
     "FitResult",
     "LRSchedule",
+    "LostRankError",
     "Metrics",
     "NonFiniteLossError",
     "Recipe",

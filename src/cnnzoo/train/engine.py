@@ -59,6 +59,7 @@ from cnnzoo.train.runs import RunFolder, default_run_dir
 __all__ = [
     "RESUMABLE_FIELDS",
     "FitResult",
+    "LostRankError",
     "Metrics",
     "NonFiniteLossError",
     "TrainingError",
@@ -79,6 +80,11 @@ class TrainingError(RuntimeError):
 
 class NonFiniteLossError(TrainingError):
     """The loss became NaN or infinite."""
+
+
+class LostRankError(TrainingError):
+    """A data-parallel rank lost contact with the others (one died, hung past the timeout, or
+    the network failed); the run folder keeps its last completed epoch."""
 
 
 @dataclass
@@ -204,11 +210,19 @@ def compute_loss(
 
 
 def _autocast(
-    enabled: bool, device: torch.device | None = None
+    enabled: bool, device: torch.device | None = None, dtype: torch.dtype = torch.bfloat16
 ) -> contextlib.AbstractContextManager[Any]:
     if not enabled:
         return contextlib.nullcontext()
-    return torch.autocast(device.type if device is not None else "cpu", dtype=torch.bfloat16)
+    return torch.autocast(device.type if device is not None else "cpu", dtype=dtype)
+
+
+def _to_device(tensor: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """``tensor`` on ``device``; to a CUDA device through pinned (page-locked) memory, which
+    the copy engine reads directly and asynchronously, as DataLoader's ``pin_memory`` does."""
+    if device.type == "cuda":
+        return tensor.pin_memory().to(device, non_blocking=True)
+    return tensor.to(device)
 
 
 def _device_of(model: nn.Module) -> torch.device:
@@ -389,6 +403,10 @@ class _Run:
     rank: int = 0
     world: int = 1
     """Data-parallel ranks (:mod:`cnnzoo.train.distributed`); rank 0 alone writes the run."""
+    scaler: torch.amp.GradScaler | None = None
+    """fp16 loss scaling of ``--amp`` (CUDA only)."""
+    step: int = 0
+    """The step of the epoch being trained (for error messages)."""
     resumed: bool = False
     start_epoch: int = 1
     history: list[dict[str, float]] = field(default_factory=list)
@@ -421,6 +439,8 @@ def fit(
     extra_config: dict[str, Any] | None = None,
     param_groups: list[dict[str, Any]] | None = None,
     device: str | torch.device = "cpu",
+    amp: bool = False,
+    sync_bn: bool = False,
 ) -> FitResult:
     """Train ``model`` on ``data.train`` with ``recipe``, choosing the best epoch on ``data.val``.
 
@@ -438,8 +458,12 @@ def fit(
     the run resumably). ``param_groups`` replaces the optimizer's parameter groups (see
     :func:`cnnzoo.train.build_optimizer`: ``lr_scale`` per group, frozen parameters left out).
     ``extra_config`` is added to ``config.yaml``. ``device`` (see
-    :func:`cnnzoo.train.devices.resolve_device`) is where the model and each batch go; the
-    fused kernels are a CPU path and step aside on any other device.
+    :func:`cnnzoo.train.devices.resolve_device`) is where the model and each batch go (on CUDA
+    through pinned memory); the fused kernels are a CPU path and step aside on any other device.
+    ``amp`` trains in CUDA's fp16 mixed precision (autocast and a gradient scaler); it is
+    refused on other devices, where the recipe's ``bf16`` is the mixed precision. ``sync_bn``
+    (data parallel only) normalises batch-norm layers with the whole global batch's statistics
+    (:class:`cnnzoo.train.distributed.SyncBatchNorm2d`).
     """
     run = _prepare(
         model,
@@ -454,12 +478,16 @@ def fit(
         extra_config=extra_config or {},
         param_groups=param_groups,
         device=resolve_device(device),
+        amp=amp,
+        sync_bn=sync_bn,
     )
     try:
         _train_epochs(run, on_epoch_end)
     except KeyboardInterrupt:  # also quiet: the one line that says how to go on
-        note = f"\ninterrupted; continue with: cnnzoo train --resume {run.folder.path}"
-        (log or (lambda text: print(text, file=sys.stderr, flush=True)))(note)
+        # (rank 0's folder is the run; cnnzoo's launcher says it once for all ranks)
+        if run.rank == 0 and not (run.world > 1 and distributed.launched()):
+            note = f"\ninterrupted; continue with: cnnzoo train --resume {run.folder.path}"
+            (log or (lambda text: print(text, file=sys.stderr, flush=True)))(note)
         raise
     finally:
         run.folder.close()
@@ -506,17 +534,19 @@ def _prepare(
     extra_config: dict[str, Any],
     param_groups: list[dict[str, Any]] | None,
     device: torch.device,
+    amp: bool,
+    sync_bn: bool,
 ) -> _Run:
     """Check everything, build optimizer, schedule and fused model, then (only then) create
     the run folder, restore a resumed run and write ``config.yaml``."""
     check_compatible(model, data, name)
+    _check_precision(amp, recipe, device)
     rank, world = distributed.world()
     if rank > 0:  # only rank 0 writes the run; the others keep their files in a scratch folder
-        if resume:
-            raise ValueError("resuming a run with several processes is not supported yet")
         run_dir, say, show_bar = tempfile.mkdtemp(prefix=f"cnnzoo-rank{rank}-"), _silent, False
-    folder, restoring = _open_folder(run_dir, name, data, resume)
-    if resume:
+    # Rank 0 alone reads a resumed run; it hands its state to the others (_start_folder).
+    folder, restoring = _open_folder(run_dir, name, data, resume and rank == 0)
+    if resume and rank == 0:
         check_resumable(folder.read_config(), recipe, name, str(folder.config))
     kwargs = {
         "num_classes": getattr(model, "num_classes", data.num_classes),
@@ -526,6 +556,8 @@ def _prepare(
     model = model.to(device)
     if recipe.channels_last:
         model = model.to(memory_format=torch.channels_last)
+    if sync_bn and not distributed.convert_sync_batchnorm(model):
+        warnings.warn(f"--sync-bn: {name} has no BatchNorm2d layer to synchronise", stacklevel=3)
     optimizer = build_optimizer(model, recipe, param_groups)
     schedule = LRSchedule(optimizer, recipe, math.ceil(len(data.train) / recipe.batch_size))
     generators = {
@@ -555,33 +587,57 @@ def _prepare(
         device=device,
         rank=rank,
         world=world,
+        scaler=torch.amp.GradScaler("cuda") if amp else None,
     )
-    config = {
-        "model": name,
-        "model_kwargs": kwargs,
-        "data": data.describe(),
-        "recipe": recipe.to_dict(),
-        "torch": str(torch.__version__),
-        "device": str(device),
-        "processes": world,
-        **extra_config,
-    }
+    config = _run_config(run, kwargs, {"amp": amp, "sync_bn": sync_bn}, extra_config)
     if not restoring:
         torch.manual_seed(recipe.seed)
-    _speed_up(run, config)
+    _speed_up(run, config, sync_bn)
     _start_folder(run, config, resume, restoring)
     run.started = run.curves_time = time.perf_counter()
     return run
 
 
+def _run_config(
+    run: _Run, kwargs: dict[str, Any], options: dict[str, bool], extra: dict[str, Any]
+) -> dict[str, Any]:
+    """``config.yaml``: what was trained on what, how and where (``options`` only when on)."""
+    return {
+        "model": run.name,
+        "model_kwargs": kwargs,
+        "data": run.data.describe(),
+        "recipe": run.recipe.to_dict(),
+        "torch": str(torch.__version__),
+        "device": str(run.device),
+        "processes": run.world,
+        **{key: True for key, on in options.items() if on},
+        **extra,
+    }
+
+
+def _check_precision(amp: bool, recipe: Recipe, device: torch.device) -> None:
+    """``amp`` is CUDA's fp16 mixed precision; refuse it elsewhere, and together with bf16."""
+    if amp and device.type != "cuda":
+        raise ValueError(
+            f"--amp is CUDA's fp16 mixed precision (autocast and a gradient scaler) and this run "
+            f"is on {device}; leave out --amp, or use --bf16 (bf16 autocast, no scaler needed)"
+        )
+    if amp and recipe.bf16:
+        raise ValueError("--amp (fp16) and --bf16 are two mixed precisions; choose one")
+
+
 def _start_folder(run: _Run, config: dict[str, Any], resume: bool, restoring: bool) -> None:
-    """Create the run folder, restore a resumed run's state, and write ``config.yaml``."""
+    """Create the run folder, restore a resumed run's state (rank 0 reads it and sends it to
+    the other ranks, so a run resumes with any number of processes), write ``config.yaml``."""
     folder = run.folder
     folder.create()
-    if resume:
+    if resume and run.rank == 0:
         folder.remove_temporary_files()
-    if restoring:
-        _restore(run, load_state(folder.state))
+    state = load_state(folder.state) if restoring else None
+    if run.world > 1 and resume:
+        state = _collective(run, distributed.broadcast_object, state)
+    if state is not None:
+        _restore(run, state)
         config["resumed_from_epoch"] = run.start_epoch - 1
     elif resume:
         run.say(f"{folder.path} has no completed epoch: starting it from the beginning")
@@ -606,9 +662,11 @@ def _checkpoint_meta(
     }
 
 
-def _speed_up(run: _Run, config: dict[str, Any]) -> None:
-    """Fused kernels (recorded in ``config``) or ``torch.compile``, as the recipe asks."""
-    if run.recipe.fused and not run.recipe.compile and run.device.type == "cpu":
+def _speed_up(run: _Run, config: dict[str, Any], sync_bn: bool = False) -> None:
+    """Fused kernels (recorded in ``config``) or ``torch.compile``, as the recipe asks. The
+    kernels are a CPU path; they also step aside under ``sync_bn`` (their batch norm is one
+    process's)."""
+    if run.recipe.fused and not run.recipe.compile and run.device.type == "cpu" and not sync_bn:
         run.forward, fusion = fuse(run.model, training=True)
         run.evaluated, _ = fuse(run.model, training=False)
         config["fused_layers"] = fusion.fused
@@ -624,12 +682,16 @@ def _restore(run: _Run, state: dict[str, Any]) -> None:
     run.optimizer.load_state_dict(state["optimizer"])
     run.schedule.load_state_dict(state["schedule"])
     _set_rng_state(state["rng"], run.generators)
+    if run.scaler is not None and state.get("scaler"):
+        run.scaler.load_state_dict(state["scaler"])
     run.history = list(state["history"])
     run.best_value, run.best_epoch = state["best_value"], state["best_epoch"]
     run.bad_epochs = state["bad_epochs"]
     run.start_epoch = int(state["epoch"]) + 1
     run.resumed = True
     run.say(f"resuming {run.folder.path} after epoch {state['epoch']}")
+    if run.rank > 0:
+        return
     # optimizer.pt is written first at the end of an epoch: a kill right after it can leave
     # last/best of the epoch before; the state holds this epoch's weights, so write them again.
     epoch = int(state["epoch"])
@@ -648,7 +710,7 @@ def _train_epochs(run: _Run, on_epoch_end: Callable[[dict[str, float]], None] | 
             f"(recipe: {recipe.epochs})"
         )
     for epoch in range(run.start_epoch, recipe.epochs + 1):
-        row = _train_epoch(run, epoch)
+        row = _collective(run, _train_epoch, run, epoch)
         is_best = _end_epoch(run, row)
         run.say(_epoch_line(row, recipe.epochs, is_best))
         if on_epoch_end is not None:
@@ -659,6 +721,29 @@ def _train_epochs(run: _Run, on_epoch_end: Callable[[dict[str, float]], None] | 
             )
             run.say(run.stop_reason)
             break
+
+
+def _collective(run: _Run, work: Callable[..., Any], *args: Any) -> Any:
+    """``work(*args)``, turning a failed collective of a data-parallel run into one clear
+    error."""
+    try:
+        return work(*args)
+    except RuntimeError as error:
+        if run.world == 1 or not distributed.is_collective_failure(error):
+            raise
+        epoch = (int(run.history[-1]["epoch"]) if run.history else run.start_epoch - 1) + 1
+        kept = (
+            f"the run folder keeps epoch {epoch - 1}: continue with cnnzoo train --resume "
+            f"{run.folder.path if run.rank == 0 else 'RUN'} (any --nproc)"
+            if epoch > 1
+            else "no epoch was completed: start the run again"
+        )
+        raise LostRankError(
+            f"rank {run.rank} of {run.world} lost contact with the other processes in epoch "
+            f"{epoch}, step {run.step} ({distributed.describe_failure(error)}): another rank "
+            f"died, hung for longer than ${distributed.TIMEOUT_ENV} seconds, or the network "
+            f"failed; {kept}"
+        ) from None
 
 
 def _train_epoch(run: _Run, epoch: int) -> dict[str, float]:
@@ -680,7 +765,9 @@ def _train_epoch(run: _Run, epoch: int) -> dict[str, float]:
     )
     with _progress(len(data.train), f"epoch {epoch}/{recipe.epochs}", run.show_bar) as bar:
         for step, (images, labels) in enumerate(batches, start=1):
+            run.step = step
             if run.world > 1:
+                distributed.fault_point(run.rank, epoch, step)
                 images, labels = distributed.shard(images, labels, run.rank, run.world)
             loss_value, hits = _train_step(run, images, labels, epoch, step)
             batch = labels.shape[0]
@@ -716,12 +803,13 @@ def _train_step(
     run: _Run, images: torch.Tensor, labels: torch.Tensor, epoch: int, step: int
 ) -> tuple[float, int]:
     """One optimizer step: ``(loss, correct predictions)`` of the batch."""
-    recipe = run.recipe
-    x = normalize(images.to(run.device), run.data.mean, run.data.std)
-    labels = labels.to(run.device)
+    recipe, scaler = run.recipe, run.scaler
+    x = normalize(_to_device(images, run.device), run.data.mean, run.data.std)
+    labels = _to_device(labels, run.device)
     if recipe.channels_last:
         x = x.contiguous(memory_format=torch.channels_last)
-    with _autocast(recipe.bf16, run.device):
+    precision = torch.float16 if scaler is not None else torch.bfloat16
+    with _autocast(recipe.bf16 or scaler is not None, run.device, precision):
         loss, logits = compute_loss(
             run.forward(x),
             labels,
@@ -737,12 +825,20 @@ def _train_step(
             run.schedule.current_lr(),
         )
     run.optimizer.zero_grad(set_to_none=True)
-    loss.backward()
+    if run.world > 1:  # this rank's share of the global batch's mean loss
+        loss = loss * (labels.shape[0] / _global_batch(run, step))
+    (scaler.scale(loss) if scaler is not None else loss).backward()
     if run.world > 1:
-        distributed.average_gradients(run.model, labels.shape[0], _global_batch(run, step))
+        distributed.sum_gradients(run.model)
+    if scaler is not None:
+        scaler.unscale_(run.optimizer)  # clip the true gradient; inf/NaN skips the step
     if recipe.grad_clip > 0:
         nn.utils.clip_grad_norm_(run.model.parameters(), recipe.grad_clip)
-    run.optimizer.step()
+    if scaler is not None:
+        scaler.step(run.optimizer)
+        scaler.update()
+    else:
+        run.optimizer.step()
     run.schedule.step_iteration()
     return loss_value, int((logits.argmax(1) == labels).sum())
 
@@ -839,6 +935,7 @@ def _state(run: _Run, epoch: int) -> dict[str, Any]:
         "best_value": run.best_value,
         "best_epoch": run.best_epoch,
         "bad_epochs": run.bad_epochs,
+        **({"scaler": run.scaler.state_dict()} if run.scaler is not None else {}),
     }
 
 
