@@ -276,8 +276,31 @@ def nas_cell(
     return CellNet(genotype, num_classes, in_chans, **kwargs)
 
 
-# Cells found by `cnnzoo nas search` (docs/nas.md has the runs); filled in from its results.
-FOUND: dict[str, str] = {}
+# -- cells found by `cnnzoo nas search` ------------------------------------------------------
+
+# docs/nas.md has the search and the retraining that found and measured them.
+FOUND: dict[str, str] = {
+    "nas_fashion_a": (
+        "avg_pool_3x3@1+max_pool_5x5@1|max_pool_3x3@1+sep_conv_5x5@1|conv_3x3@2+identity@3"
+        "/sep_conv_5x5@0+max_pool_5x5@0|sep_conv_7x7@1+max_pool_3x3@1|conv_1x7_7x1@2+conv_1x1@0"
+    ),
+}
+
+
+@register_model(
+    **CARD,
+    params=58_194,
+    macs=5_867_776,
+    reported="no published figure: trial 13 of `cnnzoo nas search --strategy oneshot` "
+    "(defaults, seed 0), supernet score 24.6% on 500 validation images; docs/nas.md has its "
+    "retraining",
+    notes="found by `cnnzoo nas search --strategy oneshot` (defaults, seed 0); genotype in "
+    "cnnzoo.models.nascell.FOUND; width 8, one cell per stage",
+)
+def nas_fashion_a(num_classes: int = 10, in_chans: int = 1, **kwargs) -> CellNet:
+    """The best cell of the one-shot search on Fashion-MNIST (docs/nas.md)."""
+    kwargs.setdefault("width", 8)
+    return CellNet(FOUND["nas_fashion_a"], num_classes, in_chans, **kwargs)
 
 
 # -- cells registered from a JSON file (`cnnzoo nas register`) ------------------------------
