@@ -15,6 +15,7 @@ from collections.abc import Sequence
 import torch
 
 from cnnzoo import __version__
+from cnnzoo.models.nascell import register_cells_from_environment
 
 __all__ = ["add_threads_option", "build_parser", "main", "positive_int"]
 
@@ -80,6 +81,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if isinstance(threads, int) and threads >= 1:
         torch.set_num_threads(threads)
     try:
+        register_cells_from_environment()  # $CNNZOO_CELLS: cells saved by `cnnzoo nas register`
         return int(args.func(args) or 0)
     except KeyError as error:
         # KeyError's str() adds quotes around the message; print it as written.

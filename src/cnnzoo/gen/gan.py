@@ -121,10 +121,7 @@ def train_gan(
         config.data, data_dir, seed=config.seed, limit=config.limit, image_size=28, in_chans=1
     )
     real, labels = data.train.images, data.train.labels
-    torch.manual_seed(config.seed)
-    kwargs = {"in_chans": config.latent, "width": config.width, "conditional": config.conditional}
-    gen = create_model("dcgan28_generator", **kwargs)
-    disc = create_model("dcgan28_discriminator", width=config.width, conditional=config.conditional)
+    gen, disc, kwargs = _build_models(config)
     betas = (config.beta1, 0.999)
     opt_g = torch.optim.Adam(gen.parameters(), lr=config.lr, betas=betas)
     opt_d = torch.optim.Adam(disc.parameters(), lr=config.lr, betas=betas)
@@ -146,32 +143,16 @@ def train_gan(
         row["epoch"] = epoch
         history.append(row)
         grid = generate(gen, z_fixed, y_fixed if config.conditional else None)
-        save_grid(
-            run.path / "samples" / f"epoch_{epoch:03d}.png",
-            grid,
-            nrow=8 if not config.conditional else 10,
-        )
-        meta = {
-            "model": "dcgan28_generator",
-            "model_kwargs": kwargs,
-            "epoch": epoch,
-            "metrics": row,
-        }
-        saved = {
-            "epoch": epoch,
-            "model": gen.state_dict(),
-            "discriminator": disc.state_dict(),
-            "opt_g": opt_g.state_dict(),
-            "opt_d": opt_d.state_dict(),
-            "rng": rng_state(shuffle),
-        }
+        nrow = 10 if config.conditional else 8
+        save_grid(run.path / "samples" / f"epoch_{epoch:03d}.png", grid, nrow=nrow)
+        meta = {"model": "dcgan28_generator", "model_kwargs": kwargs}
+        saved = {"model": gen.state_dict(), "discriminator": disc.state_dict()}
+        saved.update(opt_g=opt_g.state_dict(), opt_d=opt_d.state_dict(), rng=rng_state(shuffle))
         # No validation loss ranks GAN epochs: "best" is the last epoch.
-        commit_epoch(run, {"model": gen, "discriminator": disc}, meta, saved, history, True)
-        say(
-            f"epoch {epoch}/{config.epochs}  D loss {row['d_loss']:.3f}  G loss {row['g_loss']:.3f}  "
-            f"D(real) {row['d_real']:.2f}  D(fake) {row['d_fake']:.2f}  {row['seconds']:.1f}s "
-            f"({row['images_per_second']:,.0f} img/s)"
-        )
+        models = {"model": gen, "discriminator": disc}
+        meta.update(epoch=epoch, metrics=row)
+        commit_epoch(run, models, meta, {"epoch": epoch, **saved}, history, True)
+        say(_epoch_line(row, epoch, config.epochs))
     plot_history(
         run.curves,
         history,
@@ -179,6 +160,23 @@ def train_gan(
         f"DCGAN on {config.data}",
     )
     return run
+
+
+def _build_models(config: GANConfig) -> tuple[DCGANGenerator, DCGANDiscriminator, dict[str, Any]]:
+    """The seeded generator and discriminator, and the generator's keyword arguments."""
+    torch.manual_seed(config.seed)
+    kwargs = {"in_chans": config.latent, "width": config.width, "conditional": config.conditional}
+    gen = create_model("dcgan28_generator", **kwargs)
+    disc = create_model("dcgan28_discriminator", width=config.width, conditional=config.conditional)
+    return gen, disc, kwargs
+
+
+def _epoch_line(row: dict[str, float], epoch: int, epochs: int) -> str:
+    return (
+        f"epoch {epoch}/{epochs}  D loss {row['d_loss']:.3f}  G loss {row['g_loss']:.3f}  "
+        f"D(real) {row['d_real']:.2f}  D(fake) {row['d_fake']:.2f}  {row['seconds']:.1f}s "
+        f"({row['images_per_second']:,.0f} img/s)"
+    )
 
 
 def _train_epoch(

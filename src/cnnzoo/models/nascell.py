@@ -23,12 +23,28 @@ the outputs of earlier blocks.
 
 from __future__ import annotations
 
+import json
+import os
+import re
+from pathlib import Path
+from typing import Any
+
 import torch
 import torch.nn as nn
 
-from cnnzoo.registry import Paper, register_model
+from cnnzoo.registry import Paper, get_model_card, is_model, register_model
 
-__all__ = ["FOUND", "OPERATIONS", "REFERENCE", "CellNet", "format_genotype", "parse_genotype"]
+__all__ = [
+    "FOUND",
+    "OPERATIONS",
+    "REFERENCE",
+    "CellNet",
+    "cell_record",
+    "format_genotype",
+    "parse_genotype",
+    "register_cells",
+    "register_cells_from_environment",
+]
 
 ZOPH = Paper(
     authors="B. Zoph, V. Vasudevan, J. Shlens, Q. V. Le",
@@ -37,6 +53,15 @@ ZOPH = Paper(
     venue="CVPR",
     url="https://arxiv.org/abs/1707.07012",
 )
+
+# What every cell network's card says: the space's paper, the proxy task's input.
+CARD: dict[str, Any] = {
+    "paper": ZOPH,
+    "input_size": (1, 28, 28),
+    "num_classes": 10,
+    "family": "nas",
+    "dataset": "Fashion-MNIST",
+}
 
 
 def _relu_conv_bn(
@@ -229,10 +254,6 @@ class CellNet(nn.Module):
         )
 
 
-# Cells found by `cnnzoo nas search` (docs/nas.md has the runs); filled in from its results.
-FOUND: dict[str, str] = {}
-
-
 # A hand-picked reference cell (not searched): separable and pooling branches, NASNet-A-like.
 REFERENCE = (
     "sep_conv_3x3@1+identity@1|sep_conv_5x5@0+sep_conv_3x3@1|avg_pool_3x3@1+identity@0"
@@ -241,10 +262,7 @@ REFERENCE = (
 
 
 @register_model(
-    paper=ZOPH,
-    input_size=(1, 28, 28),
-    num_classes=10,
-    family="nas",
+    **CARD,
     params=48_194,
     macs=5_253_120,
     dataset="Fashion-MNIST",
@@ -257,3 +275,132 @@ def nas_cell(
     """A CellNet of any genotype (the search's proxy size: width 8, one cell per stage)."""
     kwargs.setdefault("width", 8)
     return CellNet(genotype, num_classes, in_chans, **kwargs)
+
+
+# -- cells found by `cnnzoo nas search` ------------------------------------------------------
+
+# docs/nas.md has the search and the retraining that found and measured them.
+FOUND: dict[str, str] = {
+    "nas_fashion_a": (
+        "avg_pool_3x3@1+max_pool_5x5@1|max_pool_3x3@1+sep_conv_5x5@1|conv_3x3@2+identity@3"
+        "/sep_conv_5x5@0+max_pool_5x5@0|sep_conv_7x7@1+max_pool_3x3@1|conv_1x7_7x1@2+conv_1x1@0"
+    ),
+}
+
+
+@register_model(
+    **CARD,
+    params=58_194,
+    macs=5_867_776,
+    dataset="Fashion-MNIST",
+    reported="trial 13 of `cnnzoo nas search --strategy oneshot` (defaults, seed 0); its "
+    "supernet score and retraining result are in docs/nas.md",
+    no_figures="found by our own search; no paper reports it",
+    notes="found by `cnnzoo nas search --strategy oneshot` (defaults, seed 0); genotype in "
+    "cnnzoo.models.nascell.FOUND; width 8, one cell per stage",
+)
+def nas_fashion_a(num_classes: int = 10, in_chans: int = 1, **kwargs) -> CellNet:
+    """The best cell of the one-shot search on Fashion-MNIST (docs/nas.md)."""
+    kwargs.setdefault("width", 8)
+    return CellNet(FOUND["nas_fashion_a"], num_classes, in_chans, **kwargs)
+
+
+# -- cells registered from a JSON file (`cnnzoo nas register`) ------------------------------
+
+CELLS_ENV = "CNNZOO_CELLS"
+_NAME = re.compile(r"nas_[a-z0-9_]{1,40}")
+_CELL_KEYS = {"genotype", "width", "source"}
+
+
+def register_cells(path: str | os.PathLike[str]) -> list[str]:
+    """Register every cell of a JSON file ``{"cells": {NAME: {"genotype": TEXT, "width": N,
+    "source": TEXT}}}`` as a model; the names registered.
+
+    The file is data only: JSON, a name pattern, a parsed and checked genotype and a width, so
+    nothing in it is ever executed. Registering the same file twice is harmless; a name that is
+    already a different model is refused.
+    """
+    path = Path(path)
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise FileNotFoundError(
+            f"{path} does not exist; write it with `cnnzoo nas register`"
+        ) from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ValueError(
+            f"{path} is not a JSON file ({error}); write it with `cnnzoo nas register`"
+        ) from None
+    cells = document.get("cells") if isinstance(document, dict) else None
+    if not isinstance(cells, dict):
+        raise ValueError(
+            f'{path} has no "cells" object; expected {{"cells": {{"nas_NAME": {{"genotype": ...}}}}}}'
+        )
+    names = []
+    for name, cell in cells.items():
+        genotype, width, source = _checked_cell(path, name, cell)
+        if is_model(name):
+            if get_model_card(name).notes != _cell_notes(genotype, width):
+                raise ValueError(
+                    f"{path}: {name!r} is already a model with another cell; rename it"
+                )
+        else:
+            _register_cell(name, genotype, width, f"{path}: {source}" if source else str(path))
+        names.append(name)
+    return names
+
+
+def cell_record(name: str, genotype: str, width: int = 8, source: str = "") -> dict[str, object]:
+    """The JSON record of one cell for :func:`register_cells`, checked the same way."""
+    record: dict[str, object] = {"genotype": genotype, "width": width, "source": source}
+    _checked_cell(Path("<new cell>"), name, record)
+    return record
+
+
+def register_cells_from_environment() -> list[str]:
+    """The cells of every file in ``$CNNZOO_CELLS`` (paths separated by ``os.pathsep``)."""
+    files = [f for f in os.environ.get(CELLS_ENV, "").split(os.pathsep) if f]
+    return [name for file in files for name in register_cells(file)]
+
+
+def _checked_cell(path: Path, name: object, cell: object) -> tuple[str, int, str]:
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
+        raise ValueError(
+            f"{path}: cell name {name!r} must look like nas_lower_case (letters, digits, _)"
+        )
+    if not isinstance(cell, dict) or "genotype" not in cell or set(cell) - _CELL_KEYS:
+        raise ValueError(
+            f'{path}: cell {name!r} must be an object with "genotype" (and optionally "width", "source")'
+        )
+    genotype, width, source = cell["genotype"], cell.get("width", 8), cell.get("source", "")
+    if not isinstance(genotype, str) or not isinstance(source, str):
+        raise ValueError(f"{path}: cell {name!r}: genotype and source must be text")
+    if not isinstance(width, int) or isinstance(width, bool) or not 1 <= width <= 256:
+        raise ValueError(
+            f"{path}: cell {name!r}: width must be a whole number in 1..256, got {width!r}"
+        )
+    try:
+        parse_genotype(genotype)
+    except ValueError as error:
+        raise ValueError(f"{path}: cell {name!r}: {error}") from None
+    return genotype, width, source
+
+
+def _cell_notes(genotype: str, width: int) -> str:
+    return f"genotype={genotype} width={width}"
+
+
+def _register_cell(name: str, genotype: str, width: int, source: str) -> None:
+    def builder(num_classes: int = 10, in_chans: int = 1, **kwargs) -> CellNet:
+        kwargs.setdefault("width", width)
+        return CellNet(genotype, num_classes, in_chans, **kwargs)
+
+    builder.__name__ = builder.__qualname__ = name
+    params = sum(p.numel() for p in CellNet(genotype, width=width).parameters())
+    register_model(
+        **CARD,
+        params=params,
+        reported=f"registered from {source}",
+        no_figures="a cell registered from a search result; no paper reports it",
+        notes=_cell_notes(genotype, width),
+    )(builder)

@@ -1,5 +1,6 @@
-"""Architecture search over NASNet-style cells: random search and regularised (aging) evolution,
-driven through an Optuna study in SQLite (every trial recorded, a killed search resumes).
+"""Architecture search over NASNet-style cells: random search, regularised (aging) evolution and
+the one-shot supernet (``cnnzoo.nas.oneshot``), driven through an Optuna study in SQLite (every
+trial recorded, a killed search resumes).
 
 B. Zoph et al. Learning Transferable Architectures for Scalable Image Recognition. CVPR, 2018
 (the cell space); E. Real, A. Aggarwal, Y. Huang, Q. V. Le. Regularized Evolution for Image
@@ -8,8 +9,11 @@ best of S sampled from them, mutate one operation or one input, the oldest dies)
 
 Each candidate is trained briefly with the cnnzoo engine on a Fashion-MNIST subset (the proxy
 task), its batch-norm statistics are recomputed on the training images, and it is ranked by
-accuracy on the held-out validation part of the training set; the test set is never used. Optuna's ``RandomSampler`` draws the random trials; evolution proposes
-its children with ``enqueue_trial``, so both strategies share one storage and one record.
+accuracy on the held-out validation part of the training set; the test set is never used.
+The one-shot strategy trains one supernet instead and scores each candidate with the weights it
+inherits from it (seconds instead of a training run). Optuna's ``RandomSampler`` draws the
+random trials; evolution (also the one-shot search's) proposes its children with
+``enqueue_trial``, so all strategies share one storage and one record.
 """
 
 from __future__ import annotations
@@ -23,19 +27,23 @@ from typing import Any
 
 import optuna
 import torch
-import torch.nn as nn
 
 from cnnzoo.analysis import summary
 from cnnzoo.data import load_data
-from cnnzoo.data.core import DataBundle, iterate_batches, normalize
+from cnnzoo.data.core import DataBundle, stratified_subset
 from cnnzoo.models.nascell import OPERATIONS, CellNet, format_genotype
+from cnnzoo.nas.oneshot import SuperNet, score_on_supernet, train_supernet
+from cnnzoo.nas.proxy import recalibrate_batch_norm
 from cnnzoo.train import evaluate, fit, load_recipe
 
 __all__ = [
     "BLOCKS",
+    "STRATEGIES",
     "SearchConfig",
     "evaluate_genotype",
+    "load_study",
     "mutate",
+    "random_cell",
     "random_genotype",
     "recalibrate_batch_norm",
     "run_search",
@@ -45,13 +53,15 @@ __all__ = [
 BLOCKS = 3  # blocks per cell (NASNet: 5); a smaller space for a CPU budget
 OPS = list(OPERATIONS)
 CELLS = ("normal", "reduce")
+STRATEGIES = ("random", "evolution", "oneshot")
+Score = Callable[[str, int], dict[str, float]]
 
 
 @dataclass
 class SearchConfig:
-    strategy: str = "evolution"  # or "random"
-    trials: int = 40
-    budget_minutes: float = 30.0  # CPU minutes of proxy training, summed over trials
+    strategy: str = "evolution"  # or "random", "oneshot"
+    trials: int = 30  # candidates: proxy-trained (~15 CPU-s each) or scored on the supernet (~3)
+    budget_minutes: float = 30.0  # CPU minutes, summed over trials (and the supernet)
     population: int = 8
     sample_size: int = 3
     proxy_images: int = 2000  # per split of Fashion-MNIST (train part and validation part)
@@ -59,10 +69,15 @@ class SearchConfig:
     width: int = 8
     seed: int = 0
     data: str = "fashion_mnist"  # "digits" for tests and smoke runs
+    supernet_images: int = 6000  # oneshot: training images of the supernet
+    supernet_epochs: int = 3  # oneshot: 141 steps of batch 128, ~2 CPU-minutes here
+    score_images: int = 500  # oneshot: validation images per candidate (+ 256 for its BN)
 
     def __post_init__(self) -> None:
-        if self.strategy not in ("random", "evolution"):
-            raise ValueError(f"strategy must be 'random' or 'evolution', got {self.strategy!r}")
+        if self.strategy not in STRATEGIES:
+            raise ValueError(
+                f"strategy must be one of {', '.join(STRATEGIES)}, got {self.strategy!r}"
+            )
         if not 2 <= self.sample_size <= self.population:
             raise ValueError("evolution needs 2 <= sample_size <= population")
 
@@ -99,6 +114,11 @@ def random_genotype(rng: random.Random) -> dict[str, Any]:
     return {key: rng.choice(choices) for key, choices in _keys()}
 
 
+def random_cell(rng: random.Random) -> str:
+    """A genotype drawn uniformly from the space."""
+    return _genotype(random_genotype(rng))
+
+
 def mutate(params: dict[str, Any], rng: random.Random) -> dict[str, Any]:
     """Real et al.'s mutations: one operation or one input of one block changes (to a different
     value), everything else is inherited."""
@@ -129,7 +149,7 @@ def evaluate_genotype(
         model_kwargs=kwargs,
         evaluate_test=False,
     )
-    recalibrate_batch_norm(model, data)
+    recalibrate_batch_norm(model, data.train, data.mean, data.std)
     val = evaluate(model, data.val, mean=data.mean, std=data.std, num_classes=data.num_classes)
     return {
         "val_acc": float(val.top1),
@@ -140,38 +160,42 @@ def evaluate_genotype(
     }
 
 
-@torch.no_grad()
-def recalibrate_batch_norm(model: nn.Module, data: DataBundle, batch_size: int = 256) -> None:
-    """Recompute every batch norm's statistics as the plain average over the training images.
-
-    A proxy run of a few dozen steps leaves the running averages (momentum 0.1) far from what
-    the final weights produce, and the deep stacks of BN in a cell compound it: measured, such
-    nets reached 45% training accuracy and 10% validation accuracy in eval mode. This is the
-    usual remedy in proxy and one-shot NAS.
-    """
-    norms = [m for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
-    for norm in norms:
-        norm.reset_running_stats()
-        norm.momentum = None  # cumulative average
-    model.train()
-    for images, _ in iterate_batches(data.train, batch_size, shuffle=False):
-        model(normalize(images, data.mean, data.std))
-    model.eval()
-    for norm in norms:
-        norm.momentum = 0.1
-
-
 def run_search(
     config: SearchConfig,
     out_dir: str | Path,
     data_dir: str | None = None,
     log: Callable[[str], None] | None = None,
 ) -> optuna.Study:
-    """Run (or continue) a search in ``out_dir`` (``study.db`` + one run folder per trial) until
-    ``config.trials`` trials or ``config.budget_minutes`` of CPU time are spent."""
+    """Run (or continue) a search in ``out_dir`` (``study.db``, and one run folder per trial or
+    the supernet's ``supernet.pt``) until ``config.trials`` trials or ``config.budget_minutes``
+    of CPU time are spent."""
     say = log or (lambda line: None)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    study = _open_study(config, out)
+    if config.strategy == "oneshot":
+        scored_on = study.user_attrs.get("supernet_epochs", config.supernet_epochs)
+        if scored_on != config.supernet_epochs:
+            raise ValueError(
+                f"{out} scored its trials on a supernet trained {scored_on} epochs; keep "
+                f"--supernet-epochs {scored_on} to continue it, or search in a new --out"
+            )
+        score, spent = _supernet_scorer(config, out, data_dir, say)
+        study.set_user_attr("supernet_epochs", config.supernet_epochs)
+        study.set_user_attr("supernet_cpu_seconds", spent)
+    else:
+        data = load_data(config.data, data_dir, seed=config.seed, limit=config.proxy_images)
+
+        def score(genotype: str, number: int) -> dict[str, float]:
+            run_dir = out / "trials" / f"{config.strategy}-{number:03d}"
+            return evaluate_genotype(genotype, data, config, run_dir)
+
+        spent = 0.0
+    _run_trials(study, config, score, spent, say)
+    return study
+
+
+def _open_study(config: SearchConfig, out: Path) -> optuna.Study:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(
         study_name=config.strategy,
@@ -183,30 +207,93 @@ def run_search(
     study.set_user_attr("config", asdict(config))
     for stale in study.get_trials(states=(optuna.trial.TrialState.RUNNING,)):
         study.tell(stale.number, state=optuna.trial.TrialState.FAIL)  # killed mid-trial
-    data = load_data(config.data, data_dir, seed=config.seed, limit=config.proxy_images)
+    return study
+
+
+def _supernet_scorer(
+    config: SearchConfig, out: Path, data_dir: str | None, say: Callable[[str], None]
+) -> tuple[Score, float]:
+    """Train (or finish training) the supernet; a scorer of genotypes on its weights, and the
+    CPU seconds its training cost."""
+    data = load_data(config.data, data_dir, seed=config.seed, limit=config.supernet_images)
+    torch.manual_seed(config.seed)
+    supernet = SuperNet(BLOCKS, data.num_classes, data.in_chans, width=config.width)
+    spent = train_supernet(
+        supernet,
+        data,
+        random_cell,
+        config.supernet_epochs,
+        out / "supernet.pt",
+        seed=config.seed,
+        log=say,
+    )
+    calibration = data.train.subset(stratified_subset(data.train.labels, 256, config.seed))
+    val = data.val.subset(stratified_subset(data.val.labels, config.score_images, config.seed))
+
+    def score(genotype: str, number: int) -> dict[str, float]:
+        started = time.process_time()
+        accuracy = score_on_supernet(supernet, genotype, data, calibration, val)
+        s = summary(
+            CellNet(genotype, data.num_classes, data.in_chans, width=config.width),
+            input_size=data.input_size,
+        )
+        return {
+            "val_acc": accuracy,
+            "params": s.total_params,
+            "macs": s.macs,
+            "cpu_seconds": time.process_time() - started,
+        }
+
+    return score, spent
+
+
+def _run_trials(
+    study: optuna.Study,
+    config: SearchConfig,
+    score: Score,
+    spent_before: float,
+    say: Callable[[str], None],
+) -> None:
+    """Random trials, then (evolution, oneshot) aging evolution, until the trials or the budget
+    are used up."""
     rng = random.Random(config.seed + len(study.trials))
     while True:
         done = study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
-        spent = sum(t.user_attrs["cpu_seconds"] for t in done) / 60
+        spent = (spent_before + sum(t.user_attrs["cpu_seconds"] for t in done)) / 60
         if len(done) >= config.trials or spent >= config.budget_minutes:
-            say(f"{config.strategy}: {len(done)} trials, {spent:.1f} CPU-minutes of proxy training")
-            return study
-        if config.strategy == "evolution" and len(done) >= config.population:
+            say(f"{config.strategy}: {len(done)} trials, {spent:.1f} CPU-minutes in all")
+            return
+        if config.strategy != "random" and len(done) >= config.population:
             population = sorted(done, key=lambda t: t.number)[-config.population :]  # aging
             parent = max(rng.sample(population, config.sample_size), key=lambda t: t.value)
             study.enqueue_trial(mutate(parent.params, rng))
         trial = study.ask()
         params = {key: trial.suggest_categorical(key, choices) for key, choices in _keys()}
         genotype = _genotype(params)
-        result = evaluate_genotype(
-            genotype, data, config, out / "trials" / f"{config.strategy}-{trial.number:03d}"
-        )
+        result = score(genotype, trial.number)
         for key, value in {"genotype": genotype, **result}.items():
             trial.set_user_attr(key, value)
         study.tell(trial, result["val_acc"])
         say(
-            f"trial {trial.number}: val {result['val_acc']:.2f}%  {result['params']:,} params  {result['macs'] / 1e6:.2f}M MACs  {result['cpu_seconds']:.0f} CPU-s"
+            f"trial {trial.number}: val {result['val_acc']:.2f}%  {result['params']:,} params  "
+            f"{result['macs'] / 1e6:.2f}M MACs  {result['cpu_seconds']:.0f} CPU-s"
         )
+
+
+def load_study(out: str | Path, strategy: str) -> optuna.Study:
+    """The study of ``strategy`` in a search folder made by :func:`run_search`."""
+    path = Path(out) / "study.db"
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"{path} does not exist; give a folder made by `cnnzoo nas search --out`"
+        )
+    try:
+        return optuna.load_study(study_name=strategy, storage=f"sqlite:///{path}")
+    except KeyError:
+        raise KeyError(
+            f"{path} has no {strategy!r} search; run "
+            f"`cnnzoo nas search --strategy {strategy} --out {out}`"
+        ) from None
 
 
 def search_table(study: optuna.Study) -> list[dict[str, Any]]:

@@ -72,6 +72,7 @@ __all__ = [
 ]
 
 MAX_DIGITS = 4
+MODEL = "caption_attention_lstm"  # the registered captioner these functions train
 WIDTH = 28 * MAX_DIGITS
 
 
@@ -270,7 +271,7 @@ def train_captioner(
 ) -> RunFolder:
     """Train ``caption_attention_lstm`` with teacher forcing; the best epoch by validation loss."""
     say = log or (lambda line: None)
-    run, state = open_run(run_dir, ("caption_attention_lstm", f"{config.data}_strips"), resume)
+    run, state = open_run(run_dir, (MODEL, f"{config.data}_strips"), resume)
     if state is not None:
         config = CaptionConfig(
             **{**run.read_config(required=())["caption"], "epochs": config.epochs}
@@ -281,23 +282,14 @@ def train_captioner(
         config.seed,
         config.data,
     )
-    torch.manual_seed(config.seed)
-    model = create_model("caption_attention_lstm")
-    if config.encoder_run:
-        _load_encoder(model, config.encoder_run)
-        say(
-            f"encoder: features of {config.encoder_run}"
-            + (" (frozen)" if config.freeze_encoder else "")
-        )
-    frozen = bool(config.encoder_run and config.freeze_encoder)
-    model.encoder.requires_grad_(not frozen)
+    model = _build_model(config, say)
     optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=config.lr)
     shuffle = torch.Generator().manual_seed(config.seed)
     parts = {"model": model, "optimizer": optimizer}
     history, best, start = restore(state, parts, shuffle, say, run)
     run.write_config(
         {
-            "model": "caption_attention_lstm",
+            "model": MODEL,
             "model_kwargs": {},
             "caption": asdict(config),
             "torch": str(torch.__version__),
@@ -305,36 +297,15 @@ def train_captioner(
     )
     for epoch in range(start, config.epochs + 1):
         row = {"epoch": epoch, **_train_epoch(model, optimizer, strips["train"], config, shuffle)}
-        row["val_loss"] = _val_loss(model, strips["val"])
-        row.update(
-            {
-                f"val_{k}": v
-                for k, v in evaluate_captions(model, strips["val"]).items()
-                if k in ("bleu4", "exact_match")
-            }
-        )
+        _add_validation(row, model, strips["val"])
         history.append(row)
         is_best = row["val_loss"] < best
         best = min(best, row["val_loss"])
-        meta = {
-            "model": "caption_attention_lstm",
-            "model_kwargs": {},
-            "epoch": epoch,
-            "metrics": row,
-        }
-        saved = {
-            "epoch": epoch,
-            "model": model.state_dict(),
-            "optimizer": optimizer.state_dict(),
-            "rng": rng_state(shuffle),
-            "best": best,
-        }
+        meta = {"model": MODEL, "model_kwargs": {}, "epoch": epoch, "metrics": row}
+        saved = {"epoch": epoch, "model": model.state_dict(), "optimizer": optimizer.state_dict()}
+        saved.update(rng=rng_state(shuffle), best=best)
         commit_epoch(run, {"model": model}, meta, saved, history, is_best)
-        say(
-            f"epoch {epoch}/{config.epochs}  train loss {row['train_loss']:.4f}  val loss {row['val_loss']:.4f}  "
-            f"val BLEU-4 {row['val_bleu4']:.1f}  exact {row['val_exact_match']:.1f}%  {row['seconds']:.1f}s"
-            + ("  *" if is_best else "")
-        )
+        say(_epoch_line(row, epoch, config.epochs, is_best))
     plot_history(
         run.curves,
         history,
@@ -345,6 +316,42 @@ def train_captioner(
         "caption_attention_lstm on MNIST strips",
     )
     return run
+
+
+def _build_model(config: CaptionConfig, say: Callable[[str], None]) -> ShowAttendTell:
+    """The seeded captioner, its encoder loaded from ``config.encoder_run`` (and frozen) if
+    asked."""
+    torch.manual_seed(config.seed)
+    model = create_model(MODEL)
+    if config.encoder_run:
+        _load_encoder(model, config.encoder_run)
+        say(
+            f"encoder: features of {config.encoder_run}"
+            + (" (frozen)" if config.freeze_encoder else "")
+        )
+    frozen = bool(config.encoder_run and config.freeze_encoder)
+    model.encoder.requires_grad_(not frozen)
+    return model
+
+
+def _add_validation(row: dict[str, float], model: ShowAttendTell, val: Strips) -> None:
+    """Validation loss (teacher forcing), and greedy BLEU-4 and exact match."""
+    row["val_loss"] = _val_loss(model, val)
+    row.update(
+        {
+            f"val_{k}": v
+            for k, v in evaluate_captions(model, val).items()
+            if k in ("bleu4", "exact_match")
+        }
+    )
+
+
+def _epoch_line(row: dict[str, float], epoch: int, epochs: int, is_best: bool) -> str:
+    return (
+        f"epoch {epoch}/{epochs}  train loss {row['train_loss']:.4f}  val loss {row['val_loss']:.4f}  "
+        f"val BLEU-4 {row['val_bleu4']:.1f}  exact {row['val_exact_match']:.1f}%  {row['seconds']:.1f}s"
+        + ("  *" if is_best else "")
+    )
 
 
 def _train_epoch(

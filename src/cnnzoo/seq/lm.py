@@ -219,62 +219,30 @@ def train_lm(
         config = LMConfig(**{**run.read_config(required=())["lm"], "epochs": config.epochs})
     vocab = Vocabulary.from_text(text)
     train, val = split_by_position(vocab.encode(text), config.val_fraction)
-    kwargs: dict[str, Any] = {"num_classes": len(vocab), "layers": config.layers}
-    if config.hidden is not None:
-        kwargs["hidden"] = config.hidden
-    torch.manual_seed(config.seed)
-    model = create_model(name, **kwargs)
-    kwargs["hidden"] = model.hidden
+    model, kwargs = _build_model(name, config, len(vocab))
     params = sum(p.numel() for p in model.parameters())
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
     generator = torch.Generator().manual_seed(config.seed)
     parts = {"model": model, "optimizer": optimizer}
     history, best, start = restore(state, parts, generator, say, run)
+    corpus = {"name": corpus_name, "characters": len(text), "train": len(train), "val": len(val)}
     run.write_config(
-        {
-            "model": name,
-            "model_kwargs": kwargs,
-            "params": params,
-            "lm": asdict(config),
-            "corpus": {
-                "name": corpus_name,
-                "characters": len(text),
-                "train": len(train),
-                "val": len(val),
-            },
-            "vocab": "".join(vocab.chars),
-            "torch": str(torch.__version__),
-        }
+        {"model": name, "model_kwargs": kwargs, "params": params, "lm": asdict(config)}
+        | {"corpus": corpus, "vocab": "".join(vocab.chars), "torch": str(torch.__version__)}
     )
+    meta = {"model": name, "model_kwargs": kwargs, "vocab": "".join(vocab.chars)}
     started = time.perf_counter()
     for epoch in range(start, config.epochs + 1):
         row = _train_epoch(model, optimizer, train, config, generator, epoch)
-        row["val_loss"] = evaluate_lm(model, val, config.seq_len)
-        row["val_bpc"] = row["val_loss"] / math.log(2)
-        row["val_perplexity"] = math.exp(row["val_loss"])
+        _add_validation(row, model, val, config.seq_len)
         history.append(row)
         is_best = row["val_loss"] < best
         best = min(best, row["val_loss"])
-        meta = {
-            "model": name,
-            "model_kwargs": kwargs,
-            "vocab": "".join(vocab.chars),
-            "epoch": epoch,
-            "metrics": row,
-        }
-        saved = {
-            "epoch": epoch,
-            "model": model.state_dict(),
-            "optimizer": optimizer.state_dict(),
-            "rng": rng_state(generator),
-            "best": best,
-        }
-        commit_epoch(run, {"model": model}, meta, saved, history, is_best)
-        say(
-            f"epoch {epoch}/{config.epochs}  train {row['train_bpc']:.3f} bpc  val {row['val_bpc']:.3f} bpc "
-            f"(perplexity {row['val_perplexity']:.2f})  {row['seconds']:.1f}s ({row['chars_per_second']:,.0f} chars/s)"
-            + ("  *" if is_best else "")
-        )
+        saved = {"model": model.state_dict(), "optimizer": optimizer.state_dict()}
+        saved.update(rng=rng_state(generator), best=best)
+        epoch_meta = {**meta, "epoch": epoch, "metrics": row}
+        commit_epoch(run, {"model": model}, epoch_meta, {"epoch": epoch, **saved}, history, is_best)
+        say(_epoch_line(row, epoch, config.epochs, is_best))
     best_row = min(history, key=lambda r: r["val_loss"])
     plot_history(
         run.curves,
@@ -283,13 +251,34 @@ def train_lm(
         f"{name} on {corpus_name}",
     )
     _write_report(run, name, corpus_name, params, history, best_row, model, vocab)
+    seconds = time.perf_counter() - started
     return LMResult(
-        run.path,
-        history,
-        int(best_row["epoch"]),
-        best_row["val_loss"],
-        params,
-        time.perf_counter() - started,
+        run.path, history, int(best_row["epoch"]), best_row["val_loss"], params, seconds
+    )
+
+
+def _build_model(name: str, config: LMConfig, vocab_size: int) -> tuple[CharRNN, dict[str, Any]]:
+    """The seeded model and the keyword arguments that rebuild it (its hidden size included)."""
+    kwargs: dict[str, Any] = {"num_classes": vocab_size, "layers": config.layers}
+    if config.hidden is not None:
+        kwargs["hidden"] = config.hidden
+    torch.manual_seed(config.seed)
+    model = create_model(name, **kwargs)
+    kwargs["hidden"] = model.hidden
+    return model, kwargs
+
+
+def _add_validation(row: dict[str, float], model: CharRNN, val: torch.Tensor, seq_len: int) -> None:
+    row["val_loss"] = evaluate_lm(model, val, seq_len)
+    row["val_bpc"] = row["val_loss"] / math.log(2)
+    row["val_perplexity"] = math.exp(row["val_loss"])
+
+
+def _epoch_line(row: dict[str, float], epoch: int, epochs: int, is_best: bool) -> str:
+    return (
+        f"epoch {epoch}/{epochs}  train {row['train_bpc']:.3f} bpc  val {row['val_bpc']:.3f} bpc "
+        f"(perplexity {row['val_perplexity']:.2f})  {row['seconds']:.1f}s ({row['chars_per_second']:,.0f} chars/s)"
+        + ("  *" if is_best else "")
     )
 
 
