@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import math
 import pydoc_data.topics
+from pathlib import Path
 
 import pytest
 import torch
 import torch.nn as nn
 
+import cnnzoo.train.checkpoint as checkpoint
 from cnnzoo import create_model, get_model_card
 from cnnzoo.cli import main
 from cnnzoo.models.rnn import HIDDEN, PARAM_BUDGET, CharRNN, ExplicitLSTMCell, lm_params
@@ -25,6 +27,8 @@ from cnnzoo.seq.lm import (
     split_by_position,
     train_lm,
 )
+from cnnzoo.train.checkpoint import load_state, read_metadata, verified_epoch
+from cnnzoo.train.runs import RunFolder
 
 PERIODIC = "abcd" * 600
 
@@ -120,6 +124,50 @@ def test_train_resume_and_sample(tmp_path) -> None:
     assert (tmp_path / "run" / "metrics.csv").read_text().count("\n") == 3
     with pytest.raises(ValueError, match="already holds a run"):
         train_lm(config, PERIODIC, "abcd", tmp_path / "run")
+
+
+class Killed(BaseException):
+    """Stands for SIGKILL: nothing after the write it interrupts runs."""
+
+
+def _kill_at(monkeypatch: pytest.MonkeyPatch, name: str, occurrence: int) -> None:
+    """Kill the run at the ``occurrence``-th write of a file called ``name`` (before it)."""
+    write, seen = checkpoint.atomic_write_bytes, []
+
+    def killing(path: Path, data: bytes, **kwargs: bool) -> None:
+        if Path(path).name == name:
+            seen.append(path)
+            if len(seen) == occurrence:
+                raise Killed
+        write(path, data, **kwargs)
+
+    monkeypatch.setattr(checkpoint, "atomic_write_bytes", killing)
+
+
+@pytest.mark.parametrize(
+    ("name", "occurrence", "on_disk"),
+    [("optimizer.pt", 2, 1), ("best.safetensors", 2, 2)],
+    ids=["kill-before-commit", "kill-after-commit"],
+)
+def test_best_checkpoint_belongs_to_an_epoch_of_the_history_after_a_kill(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str, occurrence: int, on_disk: int
+) -> None:
+    # optimizer.pt is the commit point of an epoch (as in the engine): a kill before it keeps
+    # epoch 1 whole; a kill after it leaves best/last one epoch behind, which a resume rewrites.
+    # lr 0.01: validation improves at epoch 2 (0.20 -> 0.06), so epoch 2 writes best too.
+    config = LMConfig(cell="lstm", hidden=16, seq_len=16, batch_size=4, lr=0.01, epochs=2)
+    _kill_at(monkeypatch, name, occurrence)
+    with pytest.raises(Killed):
+        train_lm(config, PERIODIC, "abcd", tmp_path / "run")
+    monkeypatch.undo()
+    run = RunFolder(tmp_path / "run")
+    history = [int(r["epoch"]) for r in load_state(run.state)["history"]]
+    assert history == list(range(1, on_disk + 1))
+    assert read_metadata(run.best)["epoch"] == read_metadata(run.last)["epoch"] == 1
+    result = train_lm(LMConfig(epochs=2), PERIODIC, "abcd", run.path, resume=True)
+    assert [r["epoch"] for r in result.history] == [1, 2] and result.best_epoch == 2
+    assert read_metadata(run.best)["epoch"] == read_metadata(run.last)["epoch"] == 2
+    assert verified_epoch(run.best) == 2
 
 
 def test_sample_rejects_negative_temperature_and_empty_prime() -> None:

@@ -12,7 +12,6 @@ import torch
 import torch.nn as nn
 
 import cnnzoo.train.checkpoint as checkpoint
-import cnnzoo.train.engine as engine
 from cnnzoo import create_model
 from cnnzoo.data import DataBundle
 from cnnzoo.train import (
@@ -144,17 +143,17 @@ def test_best_checkpoint_always_belongs_to_a_committed_epoch(
     digits_small: DataBundle, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     recipe = FAST.override(monitor="val_loss")
-    save_state = engine.save_state
+    save_state = checkpoint.save_state
 
     def killed_in_epoch_3(path: Path, state: dict) -> None:
         if state["epoch"] == 3:
             raise KeyboardInterrupt  # a kill at epoch 3's commit point
         save_state(path, state)
 
-    monkeypatch.setattr(engine, "save_state", killed_in_epoch_3)
+    monkeypatch.setattr(checkpoint, "save_state", killed_in_epoch_3)
     with pytest.raises(KeyboardInterrupt):
         fit(build_model("lenet5", digits_small, recipe), digits_small, recipe, tmp_path / "r")
-    monkeypatch.setattr(engine, "save_state", save_state)
+    monkeypatch.setattr(checkpoint, "save_state", save_state)
     run = RunFolder(tmp_path / "r")
     assert read_metadata(run.best)["epoch"] in (1, 2)
     result = fit(
@@ -167,17 +166,17 @@ def test_best_checkpoint_always_belongs_to_a_committed_epoch(
 def test_resume_rewrites_checkpoints_a_kill_left_one_epoch_behind(
     digits_small: DataBundle, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    save_checkpoint = engine.save_checkpoint
+    save_checkpoint = checkpoint.save_checkpoint
 
     def killed_after_commit(path: Path, model: nn.Module, meta: dict) -> Path:
         if meta["epoch"] == 2:
             raise KeyboardInterrupt  # optimizer.pt of epoch 2 is written, last/best are not
         return save_checkpoint(path, model, meta)
 
-    monkeypatch.setattr(engine, "save_checkpoint", killed_after_commit)
+    monkeypatch.setattr(checkpoint, "save_checkpoint", killed_after_commit)
     with pytest.raises(KeyboardInterrupt):
         fit(build_model("lenet5", digits_small, FAST), digits_small, FAST, tmp_path / "r")
-    monkeypatch.setattr(engine, "save_checkpoint", save_checkpoint)
+    monkeypatch.setattr(checkpoint, "save_checkpoint", save_checkpoint)
     run = RunFolder(tmp_path / "r")
     assert read_metadata(run.last)["epoch"] == 1
     result = fit(
@@ -194,7 +193,7 @@ def test_killed_in_epoch_1_resumes_from_the_beginning_and_cleans_up(
         raise KeyboardInterrupt
 
     recipe = FAST.override(epochs=2)
-    monkeypatch.setattr(engine, "save_state", killed)
+    monkeypatch.setattr(checkpoint, "save_state", killed)
     with pytest.raises(KeyboardInterrupt):
         fit(build_model("lenet5", digits_small, recipe), digits_small, recipe, tmp_path / "r")
     monkeypatch.undo()
@@ -254,6 +253,43 @@ def test_truncated_best_checkpoint_fails_the_run_and_its_report(
         )
     assert "Use another checkpoint (e.g. last.safetensors)" in str(info.value)
     assert "- Status: failed: " in (tmp_path / "r/report.md").read_text()
+
+
+def test_a_checkpoint_not_written_whole_stops_the_epoch_and_the_report_says_so(
+    digits_small: DataBundle, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A write that reports success but leaves a short file (a failing disk or network share):
+    # found before the file becomes best.safetensors, not when it is loaded after training.
+    recipe = FAST.override(epochs=2)
+    fsync = os.fsync
+
+    def short_best(fd: int) -> None:
+        if ".best.safetensors." in os.readlink(f"/proc/self/fd/{fd}"):
+            os.ftruncate(fd, 1000)
+        fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", short_best)
+    ended: list[dict] = []
+    with pytest.raises(CheckpointError) as info:
+        fit(
+            build_model("lenet5", digits_small, recipe),
+            digits_small,
+            recipe,
+            tmp_path / "r",
+            on_epoch_end=ended.append,
+        )
+    monkeypatch.undo()
+    run = RunFolder(tmp_path / "r")
+    message = str(info.value)
+    assert message.startswith(f"{run.best} was not written whole: 1,000 of its ")
+    assert " bytes reached the disk; nothing was written. Check the disk" in message
+    assert ended == [] and not run.best.exists()
+    assert not list(run.best.parent.glob(".*.tmp"))
+    assert f"- Status: failed: {message}" in run.report.read_text()
+    # optimizer.pt of epoch 1 was committed: a resume writes the missing best checkpoint.
+    result = fit(create_model("lenet5"), digits_small, recipe, run.path, resume=True)
+    assert [r["epoch"] for r in result.history] == [1, 2]
+    assert read_metadata(run.best)["epoch"] == result.best_epoch
 
 
 def test_broken_metadata_and_config_name_the_file(tmp_path: Path) -> None:

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import argparse
 
-import torch
-
 from cnnzoo.analysis import parse_input_size
+from cnnzoo.analysis.meta import meta_model
 from cnnzoo.analysis.tables import FORMATS
 from cnnzoo.cli import add_threads_option
 from cnnzoo.compress import to_depthwise_separable
-from cnnzoo.registry import create_model
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -58,8 +56,7 @@ def _separable(args: argparse.Namespace) -> int:
         return _finetune(args)
     size = parse_input_size(args.input) if args.input else None
     kwargs = {"in_chans": size[0]} if size is not None else {}
-    with torch.device("meta"):
-        model = create_model(args.model, **kwargs)
+    model = meta_model(args.model, **kwargs)
     _, report = to_depthwise_separable(
         model,
         input_size=size,

@@ -28,9 +28,9 @@ from cnnzoo.train.checkpoint import (
     atomic_write_text,
     atomic_write_with,
     load_state,
-    save_checkpoint,
-    save_state,
+    repair_checkpoints,
 )
+from cnnzoo.train.checkpoint import commit_epoch as commit_files
 from cnnzoo.train.runs import RunFolder, default_run_dir
 
 __all__ = [
@@ -95,6 +95,12 @@ def restore(
         part.load_state_dict(state[key])
     set_rng_state(state["rng"], generator)
     say(f"resuming {run.path} after epoch {state['epoch']}")
+    commit = state.get("commit")  # absent in runs saved before it was recorded
+    if commit is not None:
+        models = {role: parts[role] for role in commit["roles"]}
+        repair_checkpoints(
+            _checkpoints(run, models, commit["is_best"]), state["epoch"], commit["meta"]
+        )
     return list(state["history"]), state.get("best", math.inf), state["epoch"] + 1
 
 
@@ -106,19 +112,37 @@ def commit_epoch(
     history: Sequence[dict[str, float]],
     is_best: bool,
 ) -> None:
-    """Write one finished epoch: checkpoints of every model (``last``, and ``best`` if it is),
-    then ``optimizer.pt`` (everything a resume needs, one atomic file), then the metrics.
+    """Write one finished epoch as the engine does (:func:`cnnzoo.train.checkpoint.commit_epoch`):
+    ``optimizer.pt`` first (everything a resume needs, one atomic file: the commit point), then
+    the checkpoints of every model (``best`` if it is, and ``last``), then the metrics. So the
+    best checkpoint always belongs to an epoch in the run's history.
 
     With several models (a GAN's generator and discriminator) the main one is saved as
-    ``best``/``last`` and the others beside it as ``<role>_last.safetensors``.
+    ``best``/``last`` and the others beside it as ``<role>_last.safetensors``. The state records
+    which checkpoints the epoch wrote and their metadata, so :func:`restore` can rewrite one
+    that a kill right after the commit point left an epoch behind.
     """
+    commit = {"roles": list(models), "is_best": is_best, "meta": meta}
+    commit_files(
+        run.state,
+        {**state, "history": list(history), "commit": commit},
+        _checkpoints(run, models, is_best),
+        meta,
+    )
+    write_metrics(run, history)
+
+
+def _checkpoints(
+    run: RunFolder, models: dict[str, nn.Module], is_best: bool
+) -> list[tuple[Path, nn.Module]]:
+    written = []
     for role, model in models.items():
         stem = "" if role == "model" else f"{role}_"
-        save_checkpoint(run.path / "checkpoints" / f"{stem}last.safetensors", model, meta)
-        if is_best:
-            save_checkpoint(run.path / "checkpoints" / f"{stem}best.safetensors", model, meta)
-    save_state(run.state, {**state, "history": list(history)})
-    write_metrics(run, history)
+        kinds = ["best", "last"] if is_best else ["last"]
+        written += [
+            (run.path / "checkpoints" / f"{stem}{kind}.safetensors", model) for kind in kinds
+        ]
+    return written
 
 
 def write_metrics(run: RunFolder, history: Sequence[dict[str, float]]) -> None:

@@ -22,7 +22,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -39,10 +39,12 @@ __all__ = [
     "DiskFullError",
     "atomic_write_bytes",
     "atomic_write_text",
+    "commit_epoch",
     "load_checkpoint",
     "load_state",
     "load_weights",
     "read_metadata",
+    "repair_checkpoints",
     "save_checkpoint",
     "save_state",
     "verified_epoch",
@@ -65,8 +67,14 @@ def _umask() -> int:
     return mask
 
 
-def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
-    """Write ``data`` to ``path`` so that readers see either the old or the new file, whole."""
+def atomic_write_bytes(path: str | os.PathLike[str], data: bytes, *, verify: bool = False) -> None:
+    """Write ``data`` to ``path`` so that readers see either the old or the new file, whole.
+
+    With ``verify`` the written file is read back and compared with ``data`` (size and sha256)
+    before it replaces the old one, so a short or damaged write stops here, naming the file,
+    instead of being found when the file is loaded (checkpoints use it; a read-back from the
+    page cache is a few ms per MB).
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -76,6 +84,8 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
+        if verify:
+            _check_written(Path(tmp), data, path)
         os.replace(tmp, path)
     except BaseException as error:
         with contextlib.suppress(OSError):
@@ -89,6 +99,21 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
                 "(--run-dir)",
             ) from None
         raise
+
+
+def _check_written(tmp: Path, data: bytes, path: Path) -> None:
+    written = tmp.read_bytes()
+    if len(written) != len(data):
+        what = f"{len(written):,} of its {len(data):,} bytes reached the disk"
+    elif hashlib.sha256(written).digest() != hashlib.sha256(data).digest():
+        what = "the bytes read back differ from those written (sha256)"
+    else:
+        return
+    kept = "the previous version is kept" if path.exists() else "nothing was written"
+    raise CheckpointError(
+        f"{path} was not written whole: {what}; {kept}. Check the disk (free space, I/O "
+        "errors), then write it again (`cnnzoo train --resume RUN` continues a run)"
+    )
 
 
 def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
@@ -127,7 +152,7 @@ def save_checkpoint(
     # which records the hash, is written.
     digest = hashlib.sha256(_tensor_data(st_save(tensors))).hexdigest()
     text = json.dumps({**metadata, "sha256": digest}, indent=2, default=_json_default)
-    atomic_write_bytes(path, st_save(tensors, metadata={METADATA_KEY: text}))
+    atomic_write_bytes(path, st_save(tensors, metadata={METADATA_KEY: text}), verify=True)
     atomic_write_text(path.with_suffix(".json"), text + "\n")
     return path
 
@@ -358,7 +383,37 @@ def save_state(path: str | os.PathLike[str], state: dict[str, Any]) -> None:
         },
         wrapped,
     )
-    atomic_write_bytes(path, wrapped.getvalue())
+    atomic_write_bytes(path, wrapped.getvalue(), verify=True)
+
+
+def commit_epoch(
+    state_path: Path,
+    state: dict[str, Any],
+    checkpoints: Sequence[tuple[Path, nn.Module]],
+    meta: dict[str, Any],
+) -> None:
+    """Write a finished epoch: the training state (``optimizer.pt``) first, then ``checkpoints``
+    (path, model) with ``meta``.
+
+    The state file is the epoch's commit point: one atomic file holding everything a resume
+    needs, the weights included. Written first, it makes every checkpoint on disk belong to an
+    epoch in the run's history: a kill before it leaves the previous epoch whole, a kill after
+    it leaves a checkpoint one epoch behind, which :func:`repair_checkpoints` rewrites on resume.
+    """
+    save_state(state_path, state)
+    for path, model in checkpoints:
+        save_checkpoint(path, model, meta)
+
+
+def repair_checkpoints(
+    checkpoints: Sequence[tuple[Path, nn.Module]], epoch: int, meta: dict[str, Any]
+) -> list[Path]:
+    """On resume after a kill: rewrite those ``checkpoints`` (path, model holding the committed
+    epoch's weights) that are not epoch ``epoch``'s, whole; return their paths."""
+    stale = [(path, model) for path, model in checkpoints if verified_epoch(path) != epoch]
+    for path, model in stale:
+        save_checkpoint(path, model, meta)
+    return [path for path, _ in stale]
 
 
 def load_state(path: str | os.PathLike[str]) -> dict[str, Any]:

@@ -44,11 +44,10 @@ from cnnzoo.registry import create_model, get_model_card
 from cnnzoo.train import distributed
 from cnnzoo.train.checkpoint import (
     CheckpointError,
+    commit_epoch,
     load_state,
     load_weights,
-    save_checkpoint,
-    save_state,
-    verified_epoch,
+    repair_checkpoints,
 )
 from cnnzoo.train.devices import resolve_device
 from cnnzoo.train.fused import fuse
@@ -697,9 +696,7 @@ def _restore(run: _Run, state: dict[str, Any]) -> None:
     epoch = int(state["epoch"])
     meta = {**run.meta, "epoch": epoch, "metrics": run.history[-1]}
     targets = [run.folder.last] + ([run.folder.best] if run.best_epoch == epoch else [])
-    for path in targets:
-        if verified_epoch(path) != epoch:
-            save_checkpoint(path, run.model, meta)
+    repair_checkpoints([(path, run.model) for path in targets], epoch, meta)
 
 
 def _train_epochs(run: _Run, on_epoch_end: Callable[[dict[str, float]], None] | None) -> None:
@@ -711,7 +708,11 @@ def _train_epochs(run: _Run, on_epoch_end: Callable[[dict[str, float]], None] | 
         )
     for epoch in range(run.start_epoch, recipe.epochs + 1):
         row = _collective(run, _train_epoch, run, epoch)
-        is_best = _end_epoch(run, row)
+        try:
+            is_best = _end_epoch(run, row)
+        except CheckpointError as error:  # a file not written whole: the report says so now
+            run.failure = f"failed: {error}"
+            raise
         run.say(_epoch_line(row, recipe.epochs, is_best))
         if on_epoch_end is not None:
             on_epoch_end(row)
@@ -908,14 +909,12 @@ def _end_epoch(run: _Run, row: dict[str, float]) -> bool:
     else:
         run.bad_epochs += 1
     run.schedule.step_epoch(value)
-    # optimizer.pt is the commit point of an epoch: one atomic file holding everything a resume
-    # needs. It is written first, so the best checkpoint always belongs to a committed epoch
-    # (a resume rewrites a best/last checkpoint a kill left one epoch behind).
-    save_state(folder.state, _state(run, epoch))
+    # optimizer.pt first: the best checkpoint always belongs to a committed epoch.
     meta = {**run.meta, "epoch": epoch, "metrics": row}
-    if is_best:
-        save_checkpoint(folder.best, run.model, meta)
-    save_checkpoint(folder.last, run.model, meta)
+    written = [folder.best] if is_best else []
+    commit_epoch(
+        folder.state, _state(run, epoch), [(p, run.model) for p in [*written, folder.last]], meta
+    )
     folder.write_metrics(run.history)
     folder.log_scalars(row, purge_step=epoch if epoch == run.start_epoch and run.resumed else None)
     # Plotting costs a few hundred ms: refresh the PNG at most every 30 s, and at the end.
