@@ -442,8 +442,13 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 
 def _load_any(path: str, load_checkpoint: Any) -> tuple[Any, dict[str, Any]]:
-    """A checkpoint, or an int8 run of `cnnzoo quantize` (rebuilt by cnnzoo.compress)."""
+    """A checkpoint, or an int8 run of `cnnzoo quantize` (rebuilt by cnnzoo.compress), ready
+    for inference: a float checkpoint's batch norms come folded into their convolutions
+    (same outputs up to rounding, one pass less per batch norm)."""
     from cnnzoo.train import read_metadata
+
+    # start-up: the fused-kernel module (numba, torch.fx) is only needed to run a model.
+    from cnnzoo.train.fused import inference_model
 
     file = Path(path) / "checkpoints" / "best.safetensors" if Path(path).is_dir() else Path(path)
     if file.is_file() and (read_metadata(file).get("compression") or {}).get("quantized"):
@@ -451,7 +456,8 @@ def _load_any(path: str, load_checkpoint: Any) -> tuple[Any, dict[str, Any]]:
         from cnnzoo.compress.tools import load_model
 
         return load_model(path)
-    return load_checkpoint(path)
+    model, meta = load_checkpoint(path)
+    return inference_model(model)[0], meta
 
 
 def _run_config(path: Path) -> dict[str, Any]:
