@@ -266,3 +266,19 @@ def test_evaluate_and_predict_run_the_folded_model(tmp_path: Path) -> None:
     x = torch.randn(2, 3, 32, 32)
     with torch.inference_mode():
         torch.testing.assert_close(loaded(x), plain(x), rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize(
+    ("flag", "expected"), [("--channels-last", True), ("--no-channels-last", False)]
+)
+def test_memory_format_flags_force_it(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, flag: str, expected: bool
+) -> None:
+    args = ("train", "lenet5", "--limit", "100", "--epochs", "1", "--quiet", flag)
+    code, _, err = run(capsys, *args, "--run-dir", str(tmp_path / "run"))
+    assert code == 0, err
+    config = yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())
+    assert config["memory_format"] == {
+        "channels_last": expected,
+        "decided_by": f"set: channels_last {str(expected).lower()}",
+    }

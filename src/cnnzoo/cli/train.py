@@ -83,7 +83,19 @@ def _register_train(subparsers: argparse._SubParsersAction) -> None:
         help="bf16 autocast (less memory traffic; faster matmuls on AMX CPUs)",
     )
     p.add_argument("--compile", action="store_true", default=None, help="torch.compile the model")
-    p.add_argument("--channels-last", action="store_true", default=None)
+    p.add_argument(
+        "--channels-last",
+        action="store_true",
+        default=None,
+        help="force channels_last tensors (default: chosen at start-up for the model and input "
+        "by a rule or a few timed steps; config.yaml records the choice as memory_format)",
+    )
+    p.add_argument(
+        "--no-channels-last",
+        dest="channels_last",
+        action="store_false",
+        help="force NCHW tensors",
+    )
     p.add_argument(
         "--no-fused",
         dest="fused",
