@@ -140,3 +140,19 @@ def test_bench_help_says_what_bf16_does_on_this_cpu(capsys: pytest.CaptureFixtur
     has_amx = "amx_bf16" in Path("/proc/cpuinfo").read_text()
     assert ("this CPU has AMX" in out) == has_amx
     assert ("this CPU has no AMX" in out) == (not has_amx)
+
+
+def test_bench_times_the_default_path_and_names_its_fusions(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    args = ("bench", "resnet20", "--batch-size", "2", "--steps", "1", "--warmup", "0")
+    code, out, _ = run(capsys, *args, "--train", "--format", "json")
+    (row,) = json.loads(out)
+    assert code == 0 and row["Mode"] == "train (fused)"
+    assert row["Fusions"] == "10 fused batch norm, 9 fused batch norm + add"
+    code, out, _ = run(capsys, *args, "--format", "json")
+    (row,) = json.loads(out)
+    assert row["Mode"] == "inference (folded)" and row["Fusions"] == "19 folded convolution"
+    code, out, _ = run(capsys, *args, "--train", "--no-fused", "--format", "json")
+    (row,) = json.loads(out)
+    assert row["Mode"] == "train" and row["Fusions"] == "off"

@@ -241,3 +241,44 @@ def test_sigterm_stops_like_ctrl_c(
     code, _, err = run(capsys, "train", "--resume", str(run_dir), "--quiet")
     assert code == 0, err
     assert (run_dir / "metrics.csv").read_text().count("\n") == 3  # header + 2 epochs
+
+
+def test_evaluate_and_predict_run_the_folded_model(tmp_path: Path) -> None:
+    import torch
+
+    from cnnzoo import create_model
+    from cnnzoo.cli.train import _load_any
+    from cnnzoo.train import load_checkpoint, save_checkpoint
+
+    torch.manual_seed(0)
+    model = create_model("resnet20", num_classes=10)
+    with torch.no_grad():  # statistics away from the identity, so a wrong fold shows
+        for module in model.modules():
+            if isinstance(module, torch.nn.BatchNorm2d):
+                module.running_mean.uniform_(-0.5, 0.5)
+                module.running_var.uniform_(0.5, 2.0)
+                module.weight.uniform_(0.5, 1.5)
+    save_checkpoint(tmp_path / "m.safetensors", model, {"model": "resnet20", "model_kwargs": {}})
+    loaded, _ = _load_any(str(tmp_path / "m.safetensors"), load_checkpoint)
+    plain, _ = load_checkpoint(tmp_path / "m.safetensors")
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in loaded.modules())
+    assert loaded.num_classes == 10
+    x = torch.randn(2, 3, 32, 32)
+    with torch.inference_mode():
+        torch.testing.assert_close(loaded(x), plain(x), rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize(
+    ("flag", "expected"), [("--channels-last", True), ("--no-channels-last", False)]
+)
+def test_memory_format_flags_force_it(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, flag: str, expected: bool
+) -> None:
+    args = ("train", "lenet5", "--limit", "100", "--epochs", "1", "--quiet", flag)
+    code, _, err = run(capsys, *args, "--run-dir", str(tmp_path / "run"))
+    assert code == 0, err
+    config = yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())
+    assert config["memory_format"] == {
+        "channels_last": expected,
+        "decided_by": f"set: channels_last {str(expected).lower()}",
+    }

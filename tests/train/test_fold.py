@@ -6,7 +6,7 @@ import torch.nn as nn
 
 from cnnzoo import create_model
 from cnnzoo.train.fold import FoldedConvBatchNorm, fold_batchnorm
-from cnnzoo.train.fused import fuse
+from cnnzoo.train.fused import fuse, fusion_summary, inference_model
 
 
 def _randomise_batchnorm(model: nn.Module, seed: int = 0) -> nn.Module:
@@ -85,3 +85,28 @@ def test_fuse_for_evaluation_folds_live_and_shares_the_parameters() -> None:
     # Training mode is never folded (batch statistics).
     trained, _ = fuse(model, training=True)
     assert not any(isinstance(m, FoldedConvBatchNorm) for m in trained.modules())
+
+
+def test_inference_model_folds_a_copy_and_keeps_the_outputs_and_attributes() -> None:
+    torch.manual_seed(0)
+    model = _randomise_batchnorm(create_model("resnet20"))
+    x = torch.randn(3, 3, 16, 16)
+    with torch.inference_mode():
+        expected = model(x)
+        fast, lines = inference_model(model)
+        got = fast(x)
+    assert fusion_summary(lines) == "19 folded convolution"
+    assert _count(fast, nn.BatchNorm2d) == 0 and _count(model, nn.BatchNorm2d) == 19
+    assert fast.num_classes == 10 and fast.card.name == "resnet20"  # what evaluate/predict read
+    torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-4 * expected.abs().max().item())
+
+
+def test_fusion_summary_counts_each_kind() -> None:
+    lines = [
+        "layer1.bn1 + relu -> fused batch norm",
+        "layer1.bn2 + add + relu -> fused batch norm",
+        "layer2.bn1 + relu -> fused batch norm",
+        "c1 + act1 + s2 -> stem kernel",
+    ]
+    assert fusion_summary(lines) == "2 fused batch norm, 1 fused batch norm + add, 1 stem kernel"
+    assert fusion_summary([]) == "none"

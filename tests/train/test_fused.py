@@ -11,8 +11,10 @@ import torch.nn.functional as F
 from cnnzoo import create_model
 from cnnzoo.train.fused import (
     FusedConvReLUMaxPool,
+    FusedConvTanhAvgPool,
     FusedDropout,
     conv_relu_maxpool,
+    conv_tanh_avgpool,
     dropout,
     fuse,
     kernels_available,
@@ -186,7 +188,7 @@ def test_vgg_fuses_its_first_block_and_its_dropouts() -> None:
 
 
 def test_models_without_patterns_or_untraceable_come_back_unchanged() -> None:
-    model = create_model("lenet5")  # tanh and average pooling
+    model = create_model("lenet5_paper")  # scaled tanh, trainable subsampling: no pattern
     same, report = fuse(model)
     assert same is model and not report and report.error is None
     # LeNet-5 (modern): C1 has 6 channels (kernel slower than oneDNN), C3 6x5x5 = 150 taps.
@@ -222,3 +224,70 @@ def test_kernels_keep_the_users_torch_thread_count() -> None:
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize(
+    ("in_chans", "out_chans", "kernel", "padding", "size"),
+    [
+        (1, 6, 5, 0, 32),  # LeNet-5's C1 + S2
+        (1, 6, 5, 2, 28),  # padded 28x28 MNIST
+        (3, 5, 3, 1, 15),  # RGB, odd channels and size: the last row and column are dropped
+    ],
+)
+def test_tanh_stem_matches_conv_tanh_avgpool(
+    in_chans: int, out_chans: int, kernel: int, padding: int, size: int
+) -> None:
+    torch.manual_seed(0)
+    conv = nn.Conv2d(in_chans, out_chans, kernel, padding=padding)
+    pool = nn.AvgPool2d(2)
+    x = torch.randn(4, in_chans, size, size) * 3  # pre-activations well into tanh's tails
+    expected = pool(torch.tanh(conv(x)))
+    out = conv_tanh_avgpool(x, conv, pool)
+    assert "ConvTanhAvgPool" in type(out.grad_fn).__name__ and out.shape == expected.shape
+    torch.testing.assert_close(out, expected, rtol=1e-5, atol=1e-6)
+    grad = torch.randn_like(expected)
+    for got, ref in zip(
+        torch.autograd.grad(out, (conv.weight, conv.bias), grad),
+        torch.autograd.grad(expected, (conv.weight, conv.bias), grad),
+        strict=True,
+    ):
+        torch.testing.assert_close(got, ref, rtol=1e-4, atol=1e-5)
+
+
+def test_tanh_stem_falls_back_for_input_gradients_and_other_pools() -> None:
+    conv, pool = nn.Conv2d(1, 6, 5), nn.AvgPool2d(2)
+    x = torch.randn(2, 1, 12, 12, requires_grad=True)  # a saliency map needs d/dx
+    out = conv_tanh_avgpool(x, conv, pool)
+    assert "ConvTanhAvgPool" not in type(out.grad_fn).__name__
+    torch.testing.assert_close(out, pool(torch.tanh(conv(x))))
+    padded = nn.AvgPool2d(2, padding=1)
+    model = nn.Sequential(nn.Conv2d(1, 6, 5), nn.Tanh(), padded)
+    _, report = fuse(model)
+    assert report.skipped == [
+        "0 + 1 + 2: the pooling is padded, uses ceil_mode or overrides its divisor"
+    ]
+
+
+@pytest.mark.parametrize("name", ["lenet5", "lenet5_sparse"])
+def test_lenet5_trains_the_same_through_the_tanh_stem(name: str) -> None:
+    torch.manual_seed(0)
+    model = create_model(name)
+    fused, report = fuse(model)
+    assert report.fused == ["features.c1 + features.act1 + features.s2 -> tanh stem kernel"]
+    assert isinstance(fused.get_submodule("fused_tanh_stem_0"), FusedConvTanhAvgPool)
+    x, y = torch.randn(16, 1, 32, 32), torch.randint(0, 10, (16,))
+    losses = {}
+    for label in ("torch", "fused"):
+        torch.manual_seed(1)
+        twin = create_model(name)
+        twin.load_state_dict(model.state_dict())
+        run = fuse(twin)[0] if label == "fused" else twin
+        optimizer = torch.optim.SGD(twin.parameters(), lr=0.1)
+        losses[label] = []
+        for _ in range(3):
+            loss = F.cross_entropy(run(x), y)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            losses[label].append(loss.item())
+    assert losses["fused"] == pytest.approx(losses["torch"], rel=1e-5)

@@ -87,7 +87,19 @@ def _register_train(subparsers: argparse._SubParsersAction) -> None:
         help="bf16 autocast (less memory traffic; faster matmuls on AMX CPUs)",
     )
     p.add_argument("--compile", action="store_true", default=None, help="torch.compile the model")
-    p.add_argument("--channels-last", action="store_true", default=None)
+    p.add_argument(
+        "--channels-last",
+        action="store_true",
+        default=None,
+        help="force channels_last tensors (default: chosen at start-up for the model and input "
+        "by a rule or a few timed steps; config.yaml records the choice as memory_format)",
+    )
+    p.add_argument(
+        "--no-channels-last",
+        dest="channels_last",
+        action="store_false",
+        help="force NCHW tensors",
+    )
     p.add_argument(
         "--no-fused",
         dest="fused",
@@ -503,8 +515,13 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 
 def _load_any(path: str, load_checkpoint: Any) -> tuple[Any, dict[str, Any]]:
-    """A checkpoint, or an int8 run of `cnnzoo quantize` (rebuilt by cnnzoo.compress)."""
+    """A checkpoint, or an int8 run of `cnnzoo quantize` (rebuilt by cnnzoo.compress), ready
+    for inference: a float checkpoint's batch norms come folded into their convolutions
+    (same outputs up to rounding, one pass less per batch norm)."""
     from cnnzoo.train import read_metadata
+
+    # start-up: the fused-kernel module (numba, torch.fx) is only needed to run a model.
+    from cnnzoo.train.fused import inference_model
 
     file = Path(path) / "checkpoints" / "best.safetensors" if Path(path).is_dir() else Path(path)
     if file.is_file() and (read_metadata(file).get("compression") or {}).get("quantized"):
@@ -512,7 +529,8 @@ def _load_any(path: str, load_checkpoint: Any) -> tuple[Any, dict[str, Any]]:
         from cnnzoo.compress.tools import load_model
 
         return load_model(path)
-    return load_checkpoint(path)
+    model, meta = load_checkpoint(path)
+    return inference_model(model)[0], meta
 
 
 def _run_config(path: Path) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from cnnzoo.analysis.throughput import matmul_peak_gflops, measure_throughput
 from cnnzoo.cli import add_threads_option
 from cnnzoo.registry import ModelCard, get_model_card, list_families, list_models
 from cnnzoo.train import load_checkpoint
-from cnnzoo.train.fused import fuse
+from cnnzoo.train.fused import fuse, fusion_summary, inference_model
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -115,7 +116,8 @@ def _register_bench(subparsers: argparse._SubParsersAction) -> None:
             "of the measured matmul peak (model FLOP utilisation)."
         ),
         epilog="examples:\n  cnnzoo bench lenet5 fashion_cnn\n"
-        "  cnnzoo bench fashion_cnn --train --batch-size 256 --fused",
+        "  cnnzoo bench resnet20 --train --batch-size 128\n"
+        "  cnnzoo bench fashion_cnn --train --batch-size 256 --no-fused",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("models", nargs="+", metavar="MODEL")
@@ -126,10 +128,13 @@ def _register_bench(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--bf16", action="store_true", help=f"bfloat16 autocast ({_bf16_note()})")
     p.add_argument("--channels-last", action="store_true")
     p.add_argument(
-        "--fused",
-        action="store_true",
-        help="run through the training engine's fused kernels (cnnzoo.train.fused)",
+        "--no-fused",
+        dest="fused",
+        action="store_false",
+        help="time PyTorch's own ops (default: what `train`, `evaluate` and `predict` run: "
+        "fused kernels for training, batch norm folded into its convolution for inference)",
     )
+    p.add_argument("--fused", action="store_true", default=True, help=argparse.SUPPRESS)
     p.add_argument("--format", choices=FORMATS, default="text")
     add_threads_option(p)
     p.set_defaults(func=_bench)
@@ -263,8 +268,9 @@ def _compare(args: argparse.Namespace) -> int:
 def _bench(args: argparse.Namespace) -> int:
     peak = matmul_peak_gflops(torch.bfloat16 if args.bf16 else torch.float32)
     header = ["Model", "Mode", "Dtype", "Batch", "ms/batch", "Images/s", "GFLOP/s", "% of peak"]
-    rows = []
+    rows, fusions = [], []
     for name in args.models:
+        applied: list[str] = []
         t = measure_throughput(
             name,
             batch_size=args.batch_size,
@@ -273,9 +279,12 @@ def _bench(args: argparse.Namespace) -> int:
             train=args.train,
             bf16=args.bf16,
             channels_last=args.channels_last,
-            prepare=(lambda m: fuse(m, training=args.train)[0]) if args.fused else None,
-            label="fused" if args.fused else "",
+            prepare=functools.partial(_default_path, train=args.train, applied=applied)
+            if args.fused
+            else None,
+            label=("fused" if args.train else "folded") if args.fused else "",
         )
+        fusions.append(fusion_summary(applied) if args.fused else "off")
         rows.append(
             [
                 t.model,
@@ -288,14 +297,31 @@ def _bench(args: argparse.Namespace) -> int:
                 f"{100 * t.gflops / peak:.1f}%",
             ]
         )
+    if args.format != "text":
+        header.append("Fusions")
+        rows = [[*row, fused] for row, fused in zip(rows, fusions, strict=True)]
     print(_render(header, rows, args.format))
     if args.format == "text":
+        for row, fused in zip(rows, fusions if args.fused else [], strict=False):
+            print(f"{row[0]}: {fused}")
         print(
             f"matmul peak on this machine: {peak:.0f} GFLOP/s "
             f"({'bfloat16' if args.bf16 else 'float32'}, {torch.get_num_threads()} threads); "
             "FLOPs = 2 x MACs, x3 for training"
         )
     return 0
+
+
+def _default_path(model: torch.nn.Module, train: bool, applied: list[str]) -> torch.nn.Module:
+    """What the engine runs: the fused training trace, or for inference the batch norms folded
+    into their convolutions (plus the stem kernels); ``applied`` receives the report lines."""
+    if train:
+        fused, report = fuse(model, training=True)
+        applied += report.fused
+        return fused
+    folded, lines = inference_model(model)
+    applied += lines
+    return folded
 
 
 def _render(header: list[str], rows: list[list[str]], fmt: str) -> str:

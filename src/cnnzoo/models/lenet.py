@@ -69,6 +69,8 @@ class SparseConv2d(nn.Module):
     """
 
     layer_kind = "conv"
+    fx_leaf = True
+    """Graph rewrites (``cnnzoo.train.fused``) keep it as one call: its forward checks shapes."""
 
     def __init__(self, in_channels: int, table: Sequence[Sequence[int]], kernel_size: int) -> None:
         super().__init__()

@@ -43,6 +43,27 @@ def _keep(seed, index, threshold):  # pragma: no cover - compiled
     return (z >> _S32) >= threshold
 
 
+@numba.njit(inline="always")
+def _conv_window(x, w, bias, b, i, j, a0, a1, a2, a3):  # pragma: no cover - compiled
+    """The convolution (plus bias) at the four positions of pooled output (i, j)."""
+    cin, k, c_out = w.shape[0], w.shape[1], w.shape[3]
+    for c in range(c_out):
+        a0[c] = bias[c]
+        a1[c] = bias[c]
+        a2[c] = bias[c]
+        a3[c] = bias[c]
+    for ci in range(cin):
+        for ty in range(k):
+            for tx in range(k):
+                x0, x1, x2, x3 = _window_taps(x, b, ci, 2 * i + ty, 2 * j + tx)
+                for c in range(c_out):
+                    wv = w[ci, ty, tx, c]
+                    a0[c] += x0 * wv
+                    a1[c] += x1 * wv
+                    a2[c] += x2 * wv
+                    a3[c] += x3 * wv
+
+
 @numba.njit(**_OPTIONS)
 def stem_forward(x, w, bias, out, arg, seed, threshold, scale):  # pragma: no cover - compiled
     """``out = dropout(relu(maxpool2x2(conv(x) + bias)))`` and the argmax (0..3) of each 2x2
@@ -55,8 +76,8 @@ def stem_forward(x, w, bias, out, arg, seed, threshold, scale):  # pragma: no co
     seed = np.uint64(seed)
     threshold = np.uint64(threshold)
     scale = np.float32(scale)
-    batch, cin = x.shape[0], x.shape[1]
-    k, c_out = w.shape[1], w.shape[3]
+    batch = x.shape[0]
+    c_out = w.shape[3]
     ho, wo = out.shape[2], out.shape[3]
     for row in numba.prange(batch * ho):
         b = row // ho
@@ -66,21 +87,7 @@ def stem_forward(x, w, bias, out, arg, seed, threshold, scale):  # pragma: no co
         a2 = np.empty(c_out, np.float32)
         a3 = np.empty(c_out, np.float32)
         for j in range(wo):
-            for c in range(c_out):
-                a0[c] = bias[c]
-                a1[c] = bias[c]
-                a2[c] = bias[c]
-                a3[c] = bias[c]
-            for ci in range(cin):
-                for ty in range(k):
-                    for tx in range(k):
-                        x0, x1, x2, x3 = _window_taps(x, b, ci, 2 * i + ty, 2 * j + tx)
-                        for c in range(c_out):
-                            wv = w[ci, ty, tx, c]
-                            a0[c] += x0 * wv
-                            a1[c] += x1 * wv
-                            a2[c] += x2 * wv
-                            a3[c] += x3 * wv
+            _conv_window(x, w, bias, b, i, j, a0, a1, a2, a3)
             for c in range(c_out):
                 best = a0[c]
                 q = 0
@@ -137,6 +144,87 @@ def stem_backward(x, grad, out, arg, k, scale, grad_w, grad_b):  # pragma: no co
                                 for c in range(c_out):
                                     grad_w[t, ci, ty, tx, c] += (
                                         x0 * g0[c] + x1 * g1[c] + x2 * g2[c] + x3 * g3[c]
+                                    )
+
+
+# Eigen's float tanh (generic_fast_tanh_float): a 13/6 rational function on [-7.9, 7.9], within
+# a few float ulps of tanh, branch-free so that the channel loops vectorise (numba's np.tanh is
+# a scalar libm call per element).
+_TANH_CLAMP = np.float32(7.90531110763549805)
+_A1, _A3, _A5 = np.float32(4.89352455891786e-03), np.float32(6.37261928875436e-04), np.float32(1.48572235717979e-05)  # fmt: skip
+_A7, _A9 = np.float32(5.12229709037114e-08), np.float32(-8.60467152213735e-11)
+_A11, _A13 = np.float32(2.00018790482477e-13), np.float32(-2.76076847742355e-16)
+_B0, _B2 = np.float32(4.89352518554385e-03), np.float32(2.26843463243900e-03)
+_B4, _B6 = np.float32(1.18534705686654e-04), np.float32(1.19825839466702e-06)
+_TINY = np.float32(0.0004)
+
+
+@numba.njit(inline="always")
+def _tanh(x):  # pragma: no cover - compiled
+    y = min(max(x, -_TANH_CLAMP), _TANH_CLAMP)
+    y2 = y * y
+    p = y2 * (y2 * (y2 * (y2 * (y2 * (y2 * _A13 + _A11) + _A9) + _A7) + _A5) + _A3) + _A1
+    q = y2 * (y2 * (y2 * _B6 + _B4) + _B2) + _B0
+    return x if abs(x) < _TINY else y * p / q
+
+
+@numba.njit(**_OPTIONS)
+def tanh_stem_forward(x, w, bias, out):  # pragma: no cover - compiled
+    """``out = avgpool2x2(tanh(conv(x) + bias))``: x (B, Cin, H, W); w (Cin, K, K, C);
+    out (B, C, Ho, Wo). Nothing else is stored: the backward pass recomputes the convolution."""
+    batch = x.shape[0]
+    c_out = w.shape[3]
+    ho, wo = out.shape[2], out.shape[3]
+    quarter = np.float32(0.25)
+    for row in numba.prange(batch * ho):
+        b = row // ho
+        i = row % ho
+        a0 = np.empty(c_out, np.float32)
+        a1 = np.empty(c_out, np.float32)
+        a2 = np.empty(c_out, np.float32)
+        a3 = np.empty(c_out, np.float32)
+        for j in range(wo):
+            _conv_window(x, w, bias, b, i, j, a0, a1, a2, a3)
+            for c in range(c_out):
+                t = _tanh(a0[c]) + _tanh(a1[c]) + _tanh(a2[c]) + _tanh(a3[c])
+                out[b, c, i, j] = t * quarter
+
+
+@numba.njit(**_OPTIONS)
+def tanh_stem_backward(x, w, bias, grad, grad_w, grad_b):  # pragma: no cover - compiled
+    """Weight and bias gradients of :func:`tanh_stem_forward`, one partial sum per batch chunk
+    (grad_w (T, Cin, K, K, C), grad_b (T, C), zero on entry); each window's convolution is
+    recomputed, and its tanh with it (``d tanh = 1 - tanh**2``)."""
+    batch, cin = x.shape[0], x.shape[1]
+    k, c_out = w.shape[1], w.shape[3]
+    ho, wo = grad.shape[2], grad.shape[3]
+    chunks = grad_w.shape[0]
+    quarter = np.float32(0.25)
+    one = np.float32(1.0)
+    for t in numba.prange(chunks):
+        a0 = np.empty(c_out, np.float32)
+        a1 = np.empty(c_out, np.float32)
+        a2 = np.empty(c_out, np.float32)
+        a3 = np.empty(c_out, np.float32)
+        for b in range(t * batch // chunks, (t + 1) * batch // chunks):
+            for i in range(ho):
+                for j in range(wo):
+                    _conv_window(x, w, bias, b, i, j, a0, a1, a2, a3)
+                    for c in range(c_out):
+                        g = grad[b, c, i, j] * quarter
+                        t0, t1, t2, t3 = _tanh(a0[c]), _tanh(a1[c]), _tanh(a2[c]), _tanh(a3[c])
+                        a0[c] = g * (one - t0 * t0)
+                        a1[c] = g * (one - t1 * t1)
+                        a2[c] = g * (one - t2 * t2)
+                        a3[c] = g * (one - t3 * t3)
+                        grad_b[t, c] += a0[c] + a1[c] + a2[c] + a3[c]
+                    for ci in range(cin):
+                        for ty in range(k):
+                            for tx in range(k):
+                                x0, x1, x2, x3 = _window_taps(x, b, ci, 2 * i + ty, 2 * j + tx)
+                                for c in range(c_out):
+                                    grad_w[t, ci, ty, tx, c] += (
+                                        x0 * a0[c] + x1 * a1[c] + x2 * a2[c] + x3 * a3[c]
                                     )
 
 

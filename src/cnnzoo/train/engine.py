@@ -51,6 +51,7 @@ from cnnzoo.train.checkpoint import (
 )
 from cnnzoo.train.devices import resolve_device
 from cnnzoo.train.fused import fuse
+from cnnzoo.train.memory_format import MemoryFormatChoice, choose_channels_last
 from cnnzoo.train.optim import LRSchedule, build_optimizer, improved
 from cnnzoo.train.recipes import Recipe, recipe_from_dict
 from cnnzoo.train.runs import RunFolder, default_run_dir
@@ -546,13 +547,20 @@ def _prepare(
     # Rank 0 alone reads a resumed run; it hands its state to the others (_start_folder).
     folder, restoring = _open_folder(run_dir, name, data, resume and rank == 0)
     if resume and rank == 0:
-        check_resumable(folder.read_config(), recipe, name, str(folder.config))
+        stored = folder.read_config()
+        if recipe.channels_last is None:  # keep the memory format the run chose at its start
+            recipe = recipe.override(
+                channels_last=(stored.get("recipe") or {}).get("channels_last")
+            )
+        check_resumable(stored, recipe, name, str(folder.config))
     kwargs = {
         "num_classes": getattr(model, "num_classes", data.num_classes),
         "in_chans": getattr(model, "in_chans", data.in_chans),
         **(recipe.model_kwargs if model_kwargs is None else model_kwargs),
     }
     model = model.to(device)
+    memory_format = _choose_memory_format(model, data, recipe, device)
+    recipe = recipe.override(channels_last=memory_format.channels_last)
     if recipe.channels_last:
         model = model.to(memory_format=torch.channels_last)
     if sync_bn and not distributed.convert_sync_batchnorm(model):
@@ -588,7 +596,12 @@ def _prepare(
         world=world,
         scaler=torch.amp.GradScaler("cuda") if amp else None,
     )
-    config = _run_config(run, kwargs, {"amp": amp, "sync_bn": sync_bn}, extra_config)
+    config = _run_config(
+        run,
+        kwargs,
+        {"amp": amp, "sync_bn": sync_bn},
+        {"memory_format": memory_format.as_config(), **extra_config},
+    )
     if not restoring:
         torch.manual_seed(recipe.seed)
     _speed_up(run, config, sync_bn)
@@ -659,6 +672,31 @@ def _checkpoint_meta(
         },
         "recipe": recipe.to_dict(),
     }
+
+
+def _choose_memory_format(
+    model: nn.Module, data: DataBundle, recipe: Recipe, device: torch.device
+) -> MemoryFormatChoice:
+    """The recipe's ``channels_last`` if it sets one (flags, a resumed run's record), else
+    :func:`cnnzoo.train.memory_format.choose_channels_last` on the model as it will train."""
+    if recipe.channels_last is not None:
+        return MemoryFormatChoice(
+            recipe.channels_last, f"set: channels_last {str(recipe.channels_last).lower()}"
+        )
+    fused = recipe.fused and not recipe.compile and device.type == "cpu"
+
+    def prepare(probe: nn.Module) -> Callable[[torch.Tensor], Any]:
+        forward = fuse(probe, training=True)[0] if fused else probe
+
+        def step(x: torch.Tensor) -> Any:
+            with _autocast(recipe.bf16, device):
+                return forward(x)
+
+        return step
+
+    return choose_channels_last(
+        model, tuple(data.input_size), recipe.batch_size, device=device, prepare=prepare
+    )
 
 
 def _speed_up(run: _Run, config: dict[str, Any], sync_bn: bool = False) -> None:
@@ -953,7 +991,7 @@ def _evaluate_split(run: _Run, split: TensorSplit) -> Metrics:
         batch_size=run.recipe.eval_batch_size,
         num_classes=run.data.num_classes,
         bf16=run.recipe.bf16,
-        channels_last=run.recipe.channels_last,
+        channels_last=bool(run.recipe.channels_last),
     )
 
 

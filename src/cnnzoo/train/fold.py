@@ -32,7 +32,13 @@ import torch.fx
 import torch.nn as nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
-__all__ = ["FoldedConvBatchNorm", "fold_batchnorm", "fold_graph", "folded_scale_shift"]
+__all__ = [
+    "FoldedConvBatchNorm",
+    "fold_batchnorm",
+    "fold_batchnorm_report",
+    "fold_graph",
+    "folded_scale_shift",
+]
 
 
 def folded_scale_shift(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> tuple[torch.Tensor, torch.Tensor]:
@@ -124,14 +130,20 @@ def fold_batchnorm(model: nn.Module) -> nn.Module:
     folded into it (see the module docstring). The folded convolution keeps the convolution's
     name; the batch norm is gone (so is its ``state_dict`` entry). ``model`` itself is not
     changed. A model that ``torch.fx`` cannot trace comes back as a plain eval-mode copy."""
+    return fold_batchnorm_report(model)[0]
+
+
+def fold_batchnorm_report(model: nn.Module) -> tuple[nn.Module, list[str]]:
+    """:func:`fold_batchnorm`, and one line per fold (``conv + bn -> folded convolution``)."""
     clone = copy.deepcopy(model).eval()
     try:
         graph_module = torch.fx.symbolic_trace(clone)
     except Exception:  # any tracing failure means "evaluate it unfolded"
-        return clone
-    if not fold_graph(graph_module, fuse_conv_bn_eval, lambda conv_name, bn_name: conv_name):
-        return clone
+        return clone, []
+    folded = fold_graph(graph_module, fuse_conv_bn_eval, lambda conv_name, bn_name: conv_name)
+    if not folded:
+        return clone, []
     graph_module.graph.lint()
     graph_module.recompile()
     graph_module.delete_all_unused_submodules()
-    return graph_module.eval()
+    return graph_module.eval(), folded

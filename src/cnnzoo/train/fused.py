@@ -37,6 +37,8 @@ import copy
 import functools
 import itertools
 import logging
+from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -46,19 +48,28 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.nn.modules.utils import _pair
 
-from cnnzoo.train.fold import FoldedConvBatchNorm, fold_batchnorm, fold_graph
+from cnnzoo.train.fold import (
+    FoldedConvBatchNorm,
+    fold_batchnorm,
+    fold_batchnorm_report,
+    fold_graph,
+)
 from cnnzoo.train.fused_bn import FusedBatchNormAct, batchnorm_act, fuse_batchnorm_graph
 
 __all__ = [
     "FusedBatchNormAct",
     "FusedConvReLUMaxPool",
+    "FusedConvTanhAvgPool",
     "FusedDropout",
     "FusionReport",
     "batchnorm_act",
     "conv_relu_maxpool",
+    "conv_tanh_avgpool",
     "dropout",
     "fold_batchnorm",
     "fuse",
+    "fusion_summary",
+    "inference_model",
     "kernels_available",
     "ready_kernels",
 ]
@@ -179,8 +190,8 @@ class _ConvReLUMaxPool(torch.autograd.Function):
         return None, grad_w.sum(0).permute(3, 0, 1, 2).contiguous(), grad_b.sum(0), None
 
 
-def _stem_supported(conv: nn.Conv2d, pool: nn.MaxPool2d) -> str | None:
-    """Why ``conv -> ReLU -> pool`` cannot use the stem kernel, or ``None`` if it can."""
+def _conv_unsupported(conv: nn.Conv2d) -> str | None:
+    """Why ``conv`` cannot be a stem kernel's convolution, or ``None`` if it can."""
     k = conv.kernel_size
     if k[0] != k[1] or conv.stride != (1, 1) or conv.dilation != (1, 1) or conv.groups != 1:
         return "the convolution is not a square, stride-1, undilated, ungrouped one"
@@ -188,10 +199,18 @@ def _stem_supported(conv: nn.Conv2d, pool: nn.MaxPool2d) -> str | None:
         return "the convolution pads other than with explicit zeros"
     if conv.bias is None:
         return "the convolution has no bias"
-    if conv.out_channels % 8:
-        return f"{conv.out_channels} output channels are not a multiple of 8 (vector width)"
     if conv.in_channels * k[0] * k[1] > MAX_STEM_TAPS:
         return f"the convolution has {conv.in_channels * k[0] * k[1]} taps (> {MAX_STEM_TAPS})"
+    return None
+
+
+def _stem_supported(conv: nn.Conv2d, pool: nn.MaxPool2d) -> str | None:
+    """Why ``conv -> ReLU -> pool`` cannot use the stem kernel, or ``None`` if it can."""
+    reason = _conv_unsupported(conv)
+    if reason:
+        return reason
+    if conv.out_channels % 8:
+        return f"{conv.out_channels} output channels are not a multiple of 8 (vector width)"
     # nn.MaxPool2d keeps ints or pairs as given, and its stride defaults to the window.
     if _pair(pool.kernel_size) != (2, 2) or _pair(pool.stride) != (2, 2):
         return "the pooling is not 2x2 with stride 2"
@@ -243,6 +262,86 @@ class FusedConvReLUMaxPool(nn.Module):
         drop = self.dropout
         p = drop.p if drop is not None and drop.training else 0.0
         return conv_relu_maxpool(x, self.conv, self.pool, p)
+
+
+# -- fused conv + bias + tanh + average pooling (LeNet-5's C1 + S2) ----------------------------
+
+
+class _ConvTanhAvgPool(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor):
+        kernels = _kernels()
+        _set_threads(kernels)
+        batch, _, height, width = x.shape
+        c_out, _, k, _ = weight.shape
+        x = x.detach().contiguous()
+        taps = weight.detach().permute(1, 2, 3, 0).contiguous()
+        bias = bias.detach().contiguous()
+        out = torch.empty(batch, c_out, (height - k + 1) // 2, (width - k + 1) // 2)
+        kernels.tanh_stem_forward(x.numpy(), taps.numpy(), bias.numpy(), out.numpy())
+        ctx.save_for_backward(x, taps, bias)
+        return out
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor):
+        x, taps, bias = ctx.saved_tensors
+        kernels = _kernels()
+        _set_threads(kernels)
+        c_in, k, _, c_out = taps.shape
+        chunks = min(x.shape[0], 4 * kernels.numba.get_num_threads())
+        grad_w = torch.zeros(chunks, c_in, k, k, c_out)
+        grad_b = torch.zeros(chunks, c_out)
+        kernels.tanh_stem_backward(
+            x.numpy(),
+            taps.numpy(),
+            bias.numpy(),
+            grad.contiguous().numpy(),
+            grad_w.numpy(),
+            grad_b.numpy(),
+        )
+        return None, grad_w.sum(0).permute(3, 0, 1, 2).contiguous(), grad_b.sum(0)
+
+
+def _tanh_stem_supported(conv: nn.Conv2d, pool: nn.AvgPool2d) -> str | None:
+    """Why ``conv -> tanh -> pool`` cannot use the tanh stem kernel, or ``None`` if it can."""
+    reason = _conv_unsupported(conv)
+    if reason:
+        return reason
+    if _pair(pool.kernel_size) != (2, 2) or _pair(pool.stride) != (2, 2):
+        return "the pooling is not 2x2 with stride 2"
+    if _pair(pool.padding) != (0, 0) or pool.ceil_mode or pool.divisor_override is not None:
+        return "the pooling is padded, uses ceil_mode or overrides its divisor"
+    return None
+
+
+def conv_tanh_avgpool(x: torch.Tensor, conv: nn.Conv2d, pool: nn.AvgPool2d) -> torch.Tensor:
+    """``pool(tanh(conv(x)))`` in one pass when the tanh stem kernel applies (LeNet-5's C1 and
+    S2: any number of output channels; see the module docstring for the other conditions)."""
+    pad_h, pad_w = conv.padding if not isinstance(conv.padding, str) else (0, 0)
+    if (
+        _kernels() is None
+        or x.dim() != 4
+        or x.requires_grad
+        or not _plain_float32(x, conv.weight)
+        or _tanh_stem_supported(conv, pool) is not None
+        or min(x.shape[2] + 2 * pad_h, x.shape[3] + 2 * pad_w) - conv.kernel_size[0] + 1 < 2
+    ):
+        return pool(torch.tanh(conv(x)))
+    if pad_h or pad_w:
+        x = F.pad(x, (pad_w, pad_w, pad_h, pad_h))
+    return _ConvTanhAvgPool.apply(x, conv.weight, conv.bias)
+
+
+class FusedConvTanhAvgPool(nn.Module):
+    """``Conv2d -> tanh -> AvgPool2d`` in one pass; holds (and shares) the original modules."""
+
+    def __init__(self, conv: nn.Conv2d, pool: nn.AvgPool2d) -> None:
+        super().__init__()
+        self.conv = conv
+        self.pool = pool
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return conv_tanh_avgpool(x, self.conv, self.pool)
 
 
 # -- dropout -----------------------------------------------------------------------------------
@@ -339,7 +438,14 @@ def _trace(model: nn.Module, training: bool) -> torch.fx.Graph:
         memo[id(tensor)] = stand_in
     shadow = copy.deepcopy(model, memo)
     shadow.train(training)
-    return torch.fx.Tracer().trace(shadow)
+    return _Tracer().trace(shadow)
+
+
+class _Tracer(torch.fx.Tracer):
+    """torch.fx's tracer, keeping modules that ask for it (``fx_leaf = True``) as one call."""
+
+    def is_leaf_module(self, m: nn.Module, module_qualified_name: str) -> bool:
+        return getattr(m, "fx_leaf", False) or super().is_leaf_module(m, module_qualified_name)
 
 
 def fuse(model: nn.Module, training: bool = True) -> tuple[nn.Module, FusionReport]:
@@ -379,24 +485,67 @@ def fuse(model: nn.Module, training: bool = True) -> tuple[nn.Module, FusionRepo
     return graph_module, report
 
 
+def inference_model(model: nn.Module) -> tuple[nn.Module, list[str]]:
+    """The fastest eval-mode module computing ``model``'s outputs, and what was done to it.
+
+    Every batch norm right after a convolution is folded into a *copy* of it
+    (:func:`cnnzoo.train.fold.fold_batchnorm`: a snapshot of the weights, for ``predict``,
+    ``evaluate`` and ``bench``; ``model`` is not changed), then the stem kernels are swapped in
+    where they fit (:func:`fuse` with ``training=False``). Outputs equal ``model.eval()``'s up to
+    float rounding."""
+    folded, lines = fold_batchnorm_report(model)
+    fused, report = fuse(folded, training=False)
+    for name in ("num_classes", "in_chans", "card"):  # a traced module keeps only modules
+        if hasattr(model, name) and not hasattr(fused, name):
+            setattr(fused, name, getattr(model, name))
+    return fused, lines + report.fused
+
+
+def fusion_summary(lines: list[str]) -> str:
+    """``lines`` of a :class:`FusionReport` (or :func:`inference_model`) counted by kind, e.g.
+    ``"9 fused batch norm, 10 fused batch norm + add"``; ``"none"`` when empty."""
+    kinds: Counter[str] = Counter()
+    for line in lines:
+        source, _, kind = line.rpartition(" -> ")
+        if kind == "fused batch norm" and "+ add" in source:
+            kind = "fused batch norm + add"
+        kinds[kind] += 1
+    return ", ".join(f"{count} {kind}" for kind, count in kinds.items()) or "none"
+
+
+def _conv_act_pool(
+    node: torch.fx.Node,
+    modules: dict[str, nn.Module],
+    is_act: Callable[[torch.fx.Node, dict[str, nn.Module]], bool],
+    pool_kind: type,
+    act_name: str,
+) -> tuple[nn.Conv2d, torch.fx.Node, torch.fx.Node, Any, str] | None:
+    """``(conv, activation node, pool node, pool, label)`` if ``node`` starts a
+    ``Conv2d -> activation -> pool_kind`` chain in which each feeds only the next."""
+    conv = _module(node, modules, nn.Conv2d)
+    if conv is None or len(node.users) != 1:
+        return None
+    act = next(iter(node.users))
+    if not is_act(act, modules) or len(act.users) != 1:
+        return None
+    pool_node = next(iter(act.users))
+    pool = _module(pool_node, modules, pool_kind)
+    if pool is None:
+        return None
+    label = f"{node.target} + {act.target if act.op == 'call_module' else act_name} + "
+    return conv, act, pool_node, pool, label + str(pool_node.target)
+
+
 def _fuse_kernels(graph_module: torch.fx.GraphModule, report: FusionReport) -> None:
     """Swap the stem and dropout patterns of ``graph_module`` for the numba-kernel modules."""
     modules = dict(graph_module.named_modules())
     graph = graph_module.graph
     for node in list(graph.nodes):
-        conv = _module(node, modules, nn.Conv2d)
-        if conv is None or len(node.users) != 1:
+        chain = _conv_act_pool(node, modules, _is_relu, nn.MaxPool2d, "relu")
+        if chain is None:
             continue
-        relu = next(iter(node.users))
-        if not _is_relu(relu, modules) or len(relu.users) != 1:
-            continue
-        pool_node = next(iter(relu.users))
-        pool = _module(pool_node, modules, nn.MaxPool2d)
-        if pool is None:
-            continue
+        conv, relu, pool_node, pool, label = chain
         reason = _stem_supported(conv, pool)
-        label = f"{node.target} + {relu.target if relu.op == 'call_module' else 'relu'} + "
-        label += str(pool_node.target)
         if reason:
             report.skipped.append(f"{label}: {reason}")
             continue
@@ -417,6 +566,7 @@ def _fuse_kernels(graph_module: torch.fx.GraphModule, report: FusionReport) -> N
         for dead in dict.fromkeys((last, pool_node, relu, node)):
             graph.erase_node(dead)
         report.fused.append(f"{label} -> stem kernel")
+    _fuse_tanh_stems(graph_module, modules, report)
     for node in list(graph.nodes):
         drop = _module(node, modules, nn.Dropout)
         if drop is None or drop.inplace or drop.p == 0.0:
@@ -425,3 +575,35 @@ def _fuse_kernels(graph_module: torch.fx.GraphModule, report: FusionReport) -> N
         graph_module.add_submodule(name, FusedDropout(drop.p))
         report.fused.append(f"{node.target} -> counter-based dropout")
         node.target = name
+
+
+def _is_tanh(node: torch.fx.Node, modules: dict[str, nn.Module]) -> bool:
+    if node.op == "call_module":
+        return _module(node, modules, nn.Tanh) is not None
+    if node.op == "call_function" and node.target in (torch.tanh, F.tanh):
+        return len(node.args) == 1 and not node.kwargs
+    return node.op == "call_method" and node.target == "tanh" and len(node.args) == 1
+
+
+def _fuse_tanh_stems(
+    graph_module: torch.fx.GraphModule, modules: dict[str, nn.Module], report: FusionReport
+) -> None:
+    """Swap every ``Conv2d -> tanh -> AvgPool2d`` for :class:`FusedConvTanhAvgPool`."""
+    graph = graph_module.graph
+    for node in list(graph.nodes):
+        chain = _conv_act_pool(node, modules, _is_tanh, nn.AvgPool2d, "tanh")
+        if chain is None:
+            continue
+        conv, act, pool_node, pool, label = chain
+        reason = _tanh_stem_supported(conv, pool)
+        if reason:
+            report.skipped.append(f"{label}: {reason}")
+            continue
+        name = f"fused_tanh_stem_{len(report.fused)}"
+        graph_module.add_submodule(name, FusedConvTanhAvgPool(conv, pool))
+        with graph.inserting_before(pool_node):
+            fused = graph.call_module(name, (node.args[0],))
+        pool_node.replace_all_uses_with(fused)
+        for dead in (pool_node, act, node):
+            graph.erase_node(dead)
+        report.fused.append(f"{label} -> tanh stem kernel")

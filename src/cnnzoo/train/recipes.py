@@ -107,7 +107,9 @@ class Recipe:
     seed: int = 0
     bf16: bool = False
     compile: bool = False
-    channels_last: bool = False
+    channels_last: bool | None = None
+    """channels_last (NHWC) tensors; ``None``: decided at start-up for the model and input
+    (:mod:`cnnzoo.train.memory_format`), the choice recorded in the run's config."""
     fused: bool = True
     """Train through :func:`cnnzoo.train.fused.fuse` (fused CPU kernels for the
     conv -> ReLU -> max-pool stems and dropout; same results up to float rounding order)."""
@@ -168,6 +170,7 @@ def _type_name(annotation: str) -> str:
         "int | None": "an integer or null",
         "float": "a number",
         "bool": "true or false",
+        "bool | None": "true, false or null",
         "list[float]": "a list of numbers",
         "list[int]": "a list of integers",
         "dict[str, Any]": "a mapping",
