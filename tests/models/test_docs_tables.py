@@ -133,9 +133,10 @@ def test_every_zoo_classifier_has_published_figures_in_the_docs() -> None:
         for pattern in match.group(2).split()
         for name in list_models(pattern)
     }
-    # nas_cell is a point of the search space that docs/nas.md describes.
-    zoo = {n for n in list_models() if get_model_card(n).task == "classify"} - {"nas_cell"}
-    assert zoo - listed == set()
+    # The NAS cells are points of the search space (or found by our search) that docs/nas.md
+    # describes; no paper reports them.
+    zoo = {n for n in list_models() if get_model_card(n).task == "classify"}
+    assert zoo - listed - set(list_models("nas_*")) == set()
 
 
 @pytest.mark.parametrize("path", DOCS, ids=lambda p: p.name)

@@ -265,7 +265,6 @@ REFERENCE = (
     **CARD,
     params=48_194,
     macs=5_253_120,
-    dataset="Fashion-MNIST",
     notes="genotype= any cell text (see cnnzoo.models.nascell); default: REFERENCE",
     no_figures="a hand-picked cell of our search space (width 8, one cell per stage)",
 )
@@ -292,7 +291,6 @@ FOUND: dict[str, str] = {
     **CARD,
     params=58_194,
     macs=5_867_776,
-    dataset="Fashion-MNIST",
     reported="trial 13 of `cnnzoo nas search --strategy oneshot` (defaults, seed 0); its "
     "supernet score and retraining result are in docs/nas.md",
     no_figures="found by our own search; no paper reports it",
