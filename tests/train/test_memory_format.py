@@ -61,6 +61,18 @@ def test_wide_models_are_measured_on_a_copy(monkeypatch, nchw, last, chosen) -> 
     assert model[0][2].weight.is_contiguous()  # the model itself stays NCHW
 
 
+@pytest.mark.parametrize(("run_steps", "measured"), [(299, False), (300, True), (None, True)])
+def test_a_short_run_keeps_nchw_without_measuring(monkeypatch, run_steps, measured) -> None:
+    calls = []
+    monkeypatch.setattr(memory_format, "_measure", lambda *args: calls.append(1) or (1.0, 0.5))
+    choice = choose_channels_last(_wide_net(), (3, 8, 8), 64, device=CPU, run_steps=run_steps)
+    assert bool(calls) is measured and choice.channels_last is measured
+    if not measured:
+        assert choice.reason == (
+            "rule: a short run (299 training steps < 300) does not repay the measurement"
+        )
+
+
 def test_a_slow_probe_falls_back_to_the_rule(monkeypatch) -> None:
     monkeypatch.setattr(memory_format, "_step_seconds", lambda *args: 3.0)
     choice = choose_channels_last(_wide_net(), (3, 8, 8), 64, device=CPU)

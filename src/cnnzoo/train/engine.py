@@ -694,8 +694,14 @@ def _choose_memory_format(
 
         return step
 
+    run_steps = recipe.epochs * math.ceil(len(data.train) / recipe.batch_size)
     return choose_channels_last(
-        model, tuple(data.input_size), recipe.batch_size, device=device, prepare=prepare
+        model,
+        tuple(data.input_size),
+        recipe.batch_size,
+        device=device,
+        prepare=prepare,
+        run_steps=run_steps,
     )
 
 

@@ -194,5 +194,7 @@ def write_curves(path: Path, history: Sequence[dict[str, float]], title: str = "
     ax_acc.set_title("Training and validation accuracy")
     if title:
         fig.suptitle(title)
-    fig.tight_layout()
+    # Fixed margins instead of tight_layout, which draws the figure once more to measure it
+    # (a third of the CPU time of a one-epoch run's end in the smoke experiments).
+    fig.subplots_adjust(left=0.07, right=0.98, bottom=0.12, top=0.82 if title else 0.9, wspace=0.22)
     atomic_write_with(path, lambda buffer: fig.savefig(buffer, format="png", dpi=100))
