@@ -138,9 +138,9 @@ def _ig_options(sub: argparse.ArgumentParser) -> None:
     sub.add_argument(
         "--steps",
         type=int,
-        default=16,
-        help="integration steps (default 16); the completeness error is printed, with a warning "
-        "above 5%%",
+        default=12,  # = cnnzoo.visualize.IG_STEPS (not imported: captum start-up cost)
+        help="integration steps (default 12: ResNet-50 at 224x224 in about 2 s on 2 cores); the "
+        "completeness error is printed, with a warning above 5%%",
     )
 
 
@@ -339,7 +339,9 @@ def _run_attribution(vis, sources, args, out):  # type: ignore[no-untyped-def]
     images, captions = _images(vis, source, args)
     x = source.prepare(images)
     target = args.target
-    predicted = vis.attribution.predicted(source.model, x)
+    with vis.evaluating(source.model), torch.no_grad():
+        logits = source.model(x)  # the prediction, and completeness's f(x)
+    predicted = logits.argmax(dim=1)
     wanted = [target] * len(images) if target is not None else predicted.tolist()
     baseline = source.prepare(torch.zeros_like(images[:1]))  # a black image
     steps = getattr(args, "steps", 0)
@@ -347,7 +349,7 @@ def _run_attribution(vis, sources, args, out):  # type: ignore[no-untyped-def]
         source.model, x, args.method, target=wanted, steps=steps, baseline=baseline
     )
     if args.method == "integrated-gradients":
-        errors = vis.completeness_error(source.model, x, maps, wanted, baseline)
+        errors = vis.completeness_error(source.model, x, maps, wanted, baseline, logits=logits)
         worst = vis.check_completeness(errors, steps)
         print(f"completeness error: {100 * worst:.2f}% at most ({steps} steps)")
     captions = [
