@@ -98,12 +98,14 @@ ATTRIBUTION_METHODS = ("saliency", "deconvnet", "guided-backprop", "integrated-g
 
 
 # Integration steps of integrated gradients by default, chosen for the 2 s target (ResNet-50,
-# 3x224x224, one image, 2 cores). Measured (benchmarks/visualize_speed.py, 1 thread, CPU time,
-# a loaded machine): one step of 4 per pass costs 0.25 CPU s, so 12 steps take 3.0 CPU s, about
-# 1.7 s of wall time on two idle cores; 16 steps (the former default) took 2.66 s wall on two
-# cores. Completeness error of the trained course CNN on 100 Fashion-MNIST test images
-# (runs/prof in docs/visualize.md): 12 steps median 1.3%, worst 10.7%; 16 steps 0.9% and 6.7%;
-# 32 steps 0.4% and 2.5%. check_completeness warns above 5% and names more steps.
+# 3x224x224, one image, 2 cores). Measured with benchmarks/visualize_speed.py --threads 1 on
+# 2 Dec 2026 (CPU time: the shared 2-core machine was at a load of 9, so no idle wall time):
+# 12 steps 3.4 CPU s, 16 steps 4.4 (0.28 s a step, 4 points per pass). Two idle cores roughly
+# halve that, about 1.7 s for 12 steps (an estimate; an earlier, quieter session measured 2.66 s
+# of wall time at 2 threads for 16 steps one point per pass). Completeness error of the trained
+# course CNN over 100 Fashion-MNIST test images (benchmarks/ig_completeness.py): 12 steps median
+# 1.3%, worst 10.7%; 16 steps 0.9%, 6.7%; 32 steps 0.4%, 2.5%. check_completeness warns above
+# 5% and names more steps.
 IG_STEPS = 12
 COMPLETENESS_TOLERANCE = 0.05
 
