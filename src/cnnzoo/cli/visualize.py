@@ -186,9 +186,10 @@ def _landscape_options(sub: argparse.ArgumentParser) -> None:
         type=int,
         default=128,
         help="images of --split used (128). Each grid point is one pass over them: the default "
-        "21x21 grid + 21 points is 462 passes; for ResNet-20 on 128 images that measured 105 CPU "
-        "s at 1 thread (docs/visualize.md: speed). On a loaded machine give --threads 1: at a "
-        "load of 10 on 2 cores 2 threads took twice the wall time of one",
+        "21x21 grid + 21 points is 462 passes; for ResNet-20 on 128 images that measured 66 CPU s "
+        "and 174 s of wall time a run at 1 thread on a loaded 2-core machine (docs/visualize.md: "
+        "speed). On a loaded machine give --threads 1: at a load of 10, 2 threads took twice the "
+        "wall time of one",
     )
     sub.add_argument("--batch-size", type=int, default=256)
     sub.add_argument("--cap", type=float, default=10.0, help="clip losses above this in plots")
