@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import argparse
 import copy
+import os
+import re
 import statistics
 import time
 import warnings
@@ -29,6 +31,7 @@ import torch
 
 from cnnzoo.registry import create_model
 from cnnzoo.visualize import (
+    IG_STEPS,
     Regularization,
     activations,
     attribute,
@@ -83,27 +86,37 @@ def per_image_methods(repeats: int) -> None:
     }
     for method in ("saliency", "deconvnet", "guided-backprop"):
         calls[method] = lambda m=method: attribute(model, x, m, target=0)
-    for steps in (16, 32):
-        calls[f"integrated-gradients, {steps} steps"] = lambda n=steps: attribute(
+    for steps in sorted({IG_STEPS, 16}):
+        default = " (default)" if steps == IG_STEPS else ""
+        calls[f"integrated-gradients, {steps} steps{default}"] = lambda n=steps: attribute(
             model, x, "integrated-gradients", target=0, steps=n
         )
-    calls["maximize 224, 16 steps"] = maximise(224, 16)
-    calls["maximize 128, 16 steps"] = maximise(128, 16)
+    calls["maximize 224, 1 channel, 16 steps"] = maximise(224, 16)
+    calls["maximize 128, 1 channel, 16 steps"] = maximise(128, 16)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         for name, fn in calls.items():
             wall, cpu = timed(fn, repeats)
-            print(f"  {name:<42} wall {wall:6.2f} s  CPU {cpu:6.2f} s", flush=True)
+            print(f"  {name:<44} wall {wall:6.2f} s  CPU {cpu:6.2f} s", flush=True)
+            steps = re.search(r"(\d+) steps", name)
+            if steps:
+                per = wall / int(steps[1])
+                print(
+                    f"  {'':<4}per step wall {per:.3f} s, CPU {cpu / int(steps[1]):.3f} s: "
+                    f"{int(2.0 / per)} steps fit 2 s at this wall time",
+                    flush=True,
+                )
 
 
-def top_patches_time(run: str | None, data_dir: str | None) -> tuple[str, float]:
+def top_patches_time(run: str | None, data_dir: str | None) -> tuple[str, float, float]:
     source = load_source(run or "fashion_cnn")
     images, _, _ = source_images(
         source, None if run else "fashion_mnist", None, data_dir=data_dir, limit=10_000
     )
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     top_patches(source.model, images, source.prepare, "features.pool1", k=9)
-    return f"top-patches, {len(images):,} images, 8 channels, k=9", time.perf_counter() - start
+    name = f"top-patches, {len(images):,} images, 8 channels, k=9"
+    return name, time.perf_counter() - start, time.process_time() - cpu
 
 
 def landscape_time(small: int | None, images: int = 128) -> tuple[str, float, float]:
@@ -136,19 +149,26 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--landscape-grid", type=int, default=4, help="small grid timed")
     parser.add_argument("--full-landscape", action="store_true")
-    parser.add_argument("--skip", nargs="*", default=[], choices=["patches", "landscape"])
+    parser.add_argument(
+        "--skip", nargs="*", default=[], choices=["patches", "landscape", "methods"]
+    )
     parser.add_argument("--repeats", type=int, default=3, help="timed calls per method")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
     if "patches" not in args.skip:
-        name, seconds = top_patches_time(args.run, args.data_dir)
-        print(f"{name}: {seconds:.1f} s (target <= 30 s)", flush=True)
+        name, wall, cpu = top_patches_time(args.run, args.data_dir)
+        print(f"{name}: wall {wall:.1f} s, CPU {cpu:.1f} s (target <= 30 s)", flush=True)
     if "landscape" not in args.skip:
         name, wall, cpu = landscape_time(None if args.full_landscape else args.landscape_grid)
-        print(f"{name}: wall {wall:.0f} s, CPU {cpu:.0f} s (target <= 300 s)", flush=True)
-    print("ResNet-50, 3x224x224, one image (target <= 2 s each):", flush=True)
-    per_image_methods(args.repeats)
+        print(
+            f"{name}: wall {wall:.0f} s, CPU {cpu:.0f} s (target <= 300 s); load average "
+            f"{os.getloadavg()[0]:.1f}",
+            flush=True,
+        )
+    if "methods" not in args.skip:
+        print("ResNet-50, 3x224x224, one image (target <= 2 s each):", flush=True)
+        per_image_methods(args.repeats)
 
 
 if __name__ == "__main__":

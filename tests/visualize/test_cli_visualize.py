@@ -4,9 +4,10 @@ from pathlib import Path
 
 import pytest
 
-from cnnzoo.cli import main
+from cnnzoo.cli import build_parser, main
 from cnnzoo.registry import create_model
 from cnnzoo.train import save_checkpoint
+from cnnzoo.visualize import IG_STEPS
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -96,13 +97,22 @@ def test_bad_input_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
     assert code == 2 and "lenet5" in err
 
 
+def test_cli_integration_steps_are_the_library_default() -> None:
+    args = build_parser().parse_args(["visualize", "integrated-gradients", "lenet5"])
+    assert args.steps == IG_STEPS
+
+
 def test_integrated_gradients_report_their_completeness(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     argv = ["visualize", "integrated-gradients", "lenet5", "--data", "digits", "--index", "0", "1"]
     code, out, _ = run(capsys, *argv, "--out", str(tmp_path))
     lines = out.splitlines()
-    assert code == 0 and lines[0].startswith("completeness error: 0.0") and "(16 steps)" in lines[0]
+    assert (
+        code == 0
+        and lines[0].startswith("completeness error: 0.0")
+        and f"({IG_STEPS} steps)" in lines[0]
+    )
     assert lines[1:] == [str(tmp_path / "integrated-gradients-test-0-1.png")]
     code, out, _ = run(capsys, *argv, "--steps", "1", "--out", str(tmp_path))
     assert code == 0 and out.splitlines()[1] == (

@@ -27,6 +27,8 @@ from cnnzoo.visualize import (
     layer_output,
     loss_and_accuracy,
     maximize,
+    plot_attribution,
+    plot_filters,
     surface,
     top_patches,
     weight_layers,
@@ -212,3 +214,32 @@ def test_completeness_error_is_exact_for_linear_models_and_shrinks_with_steps() 
     assert errors[1] > 0.05 > errors[4] > errors[32] and errors[32] < 1e-3
     with pytest.warns(CompletenessWarning, match=r"with 1 steps miss completeness by .*--steps"):
         assert check_completeness(torch.tensor([0.01, errors[1]]), 1) == pytest.approx(errors[1])
+
+
+def test_completeness_error_takes_known_logits_and_a_shared_baseline() -> None:
+    torch.manual_seed(0)
+    x = torch.randn(3, 1, 4, 4)
+    curved = nn.Sequential(nn.Flatten(), nn.Linear(16, 8), nn.Softplus(beta=4), nn.Linear(8, 3))
+    black = torch.full((1, 1, 4, 4), -0.5)
+    attr = attribute(curved, x, "integrated-gradients", steps=4, baseline=black)
+    per_image = completeness_error(curved, x, attr, None, black.expand_as(x).clone())
+    with torch.no_grad():
+        logits = curved(x)
+    assert torch.allclose(
+        completeness_error(curved, x, attr, None, black, logits=logits), per_image
+    )
+    assert torch.allclose(completeness_error(curved, x, attr, None, black), per_image)
+
+
+def test_grey_pictures_are_drawn_on_one_fixed_scale() -> None:
+    """matplotlib stretches a one-channel array to its own range unless told otherwise: the
+    filters' shared scale and the zero-is-grey of deconvnet maps depend on vmin/vmax."""
+    weight = torch.zeros(2, 1, 3, 3)
+    weight[0, 0, 0, 0], weight[1, 0, 0, 0] = 1.0, 0.1  # filter 1 is ten times weaker
+    fig = plot_filters(weight, "conv")
+    shown = [ax.images[0] for ax in fig.axes if ax.images]
+    assert all(image.norm.vmin == 0 and image.norm.vmax == 1 for image in shown)
+    assert shown[1].get_array().max() == pytest.approx(0.55)
+    images = torch.full((1, 1, 4, 4), 200, dtype=torch.uint8)
+    fig = plot_attribution(images, torch.randn(1, 1, 4, 4), "deconvnet")
+    assert all(ax.images[0].norm.vmax == 1 for ax in fig.axes if ax.images)

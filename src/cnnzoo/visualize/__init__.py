@@ -21,6 +21,7 @@ from cnnzoo.visualize.activations import (
 )
 from cnnzoo.visualize.attribution import (
     ATTRIBUTION_METHODS,
+    IG_STEPS,
     CompletenessWarning,
     GradCamWarning,
     attribute,
@@ -80,6 +81,7 @@ from cnnzoo.visualize.source import (
 
 __all__ = [
     "ATTRIBUTION_METHODS",
+    "IG_STEPS",
     "AuxHeadWarning",
     "CompletenessWarning",
     "GradCamWarning",

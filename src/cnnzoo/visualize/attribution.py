@@ -37,7 +37,7 @@ from captum.attr import (
 )
 from matplotlib.figure import Figure
 
-from cnnzoo.visualize.plots import to_display, unit_scale
+from cnnzoo.visualize.plots import show, to_display, unit_scale
 from cnnzoo.visualize.source import (
     LayerModel,
     VisualizeWarning,
@@ -50,6 +50,7 @@ from cnnzoo.visualize.source import (
 
 __all__ = [
     "ATTRIBUTION_METHODS",
+    "IG_STEPS",
     "CompletenessWarning",
     "GradCamWarning",
     "attribute",
@@ -96,10 +97,16 @@ class _Deconvolution(_Quiet, _RectifierHooks, Deconvolution):
 ATTRIBUTION_METHODS = ("saliency", "deconvnet", "guided-backprop", "integrated-gradients")
 
 
-# Integration steps of integrated gradients by default: 16 Gauss-Legendre points keep the
-# completeness error of the zoo's trained models under 1% (docs/visualize.md) and fit ResNet-50 at
-# 224x224 into 2 s on 2 cores; check_completeness warns when a model needs more.
-IG_STEPS = 16
+# Integration steps of integrated gradients by default, chosen for the 2 s target (ResNet-50,
+# 3x224x224, one image, 2 cores). Measured with benchmarks/visualize_speed.py --threads 1 on
+# 2 Dec 2026 (CPU time: the shared 2-core machine was at a load of 9, so no idle wall time):
+# 12 steps 3.4 CPU s, 16 steps 4.4 (0.28 s a step, 4 points per pass). Two idle cores roughly
+# halve that, about 1.7 s for 12 steps (an estimate; an earlier, quieter session measured 2.66 s
+# of wall time at 2 threads for 16 steps one point per pass). Completeness error of the trained
+# course CNN over 100 Fashion-MNIST test images (benchmarks/ig_completeness.py): 12 steps median
+# 1.3%, worst 10.7%; 16 steps 0.9%, 6.7%; 32 steps 0.4%, 2.5%. check_completeness warns above
+# 5% and names more steps.
+IG_STEPS = 12
 COMPLETENESS_TOLERANCE = 0.05
 
 
@@ -130,14 +137,14 @@ def attribute(
     *,
     steps: int = IG_STEPS,
     baseline: torch.Tensor | float = 0.0,
-    internal_batch_size: int = 1,
+    internal_batch_size: int = 4,
 ) -> torch.Tensor:
     """Input attribution ``(N, C, H, W)`` of class ``target`` (default: the prediction).
 
     ``method``: one of :data:`ATTRIBUTION_METHODS`. Integrated gradients integrates ``steps``
     Gauss-Legendre points from ``baseline`` (pass the normalised black image for "from black"),
-    ``internal_batch_size`` points per image per pass: on CPU one at a time is fastest
-    (ResNet-50: 8 per pass took 6.0 CPU s, 8 single passes 4.6). Check the sum with
+    ``internal_batch_size`` points per image per pass (ResNet-50 at 224, 8 steps, 1 thread:
+    2.43 CPU s one point per pass, 2.13 two, 1.97 four, 2.00 eight). Check the sum with
     :func:`completeness_error`. The model runs as :func:`inspecting` leaves it (eval mode, no
     weight gradients, channels-last) and comes back as it was.
     """
@@ -171,17 +178,27 @@ def completeness_error(
     attributions: torch.Tensor,
     target: int | Sequence[int] | torch.Tensor | None = None,
     baseline: torch.Tensor | float = 0.0,
+    *,
+    logits: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Per image ``|sum(attributions) - (f(x) - f(baseline))| / |f(x) - f(baseline)|``.
 
     Integrated gradients sum exactly to the target logit's change along the path
     (Sundararajan et al.'s completeness axiom) only in the limit of many steps; this relative
-    error (captum's convergence delta over the change) says whether ``steps`` sufficed."""
+    error (captum's convergence delta over the change) says whether ``steps`` sufficed.
+    ``logits``: the model's output for ``x`` if the caller has it (saves a forward pass); a
+    baseline shared by all images (a number or one image) costs one single-image pass."""
     with evaluating(model), torch.inference_mode():
-        target = _targets(model, x, target)
-        start = torch.as_tensor(baseline, dtype=x.dtype).expand_as(x)
+        if logits is None:
+            logits = model(x)
+        chosen = logits.argmax(dim=1) if target is None else _targets(model, x, target)
+        start = torch.as_tensor(baseline, dtype=x.dtype)
+        shared = start.dim() < 4 or start.shape[0] == 1
+        start = start.expand_as(x[:1] if shared else x)
         rows = torch.arange(x.shape[0])
-        change = model(x)[rows, target] - model(start)[rows, target]
+        change = (
+            logits[rows, chosen] - model(start)[torch.zeros_like(rows) if shared else rows, chosen]
+        )
     total = attributions.flatten(1).sum(1)
     return (total - change).abs() / change.abs().clamp_min(1e-12)
 
@@ -285,11 +302,11 @@ def plot_attribution(
     axes = fig.subplots(count, 2, squeeze=False)
     for row in range(count):
         left, right = axes[row]
-        left.imshow(to_display(images[row]), cmap="gray")
+        show(left, to_display(images[row]))
         left.set_title(captions[row] if captions else "input", fontsize=8)
         attr = attributions[row]
         if method in ("deconvnet", "guided-backprop"):
-            right.imshow(to_display(_signed_image(attr)), cmap="gray")
+            show(right, to_display(_signed_image(attr)))
         elif method == "saliency":
             shown = right.imshow(attr.abs().amax(0).numpy(), cmap="hot")
             fig.colorbar(shown, ax=right, fraction=0.046)
@@ -322,9 +339,9 @@ def plot_gradcam(
     for row in range(count):
         left, right = axes[row]
         picture = to_display(images[row])
-        left.imshow(picture, cmap="gray")
+        show(left, picture)
         left.set_title(captions[row] if captions else "input", fontsize=8)
-        right.imshow(picture, cmap="gray")
+        show(right, picture)
         heat = right.imshow(cams[row].numpy(), cmap="jet", alpha=0.5, vmin=0)
         fig.colorbar(heat, ax=right, fraction=0.046)
         right.set_title(f"Grad-CAM at {layer}", fontsize=8)

@@ -25,7 +25,7 @@ from matplotlib.figure import Figure
 
 from cnnzoo.analysis import summary
 from cnnzoo.visualize.attribution import project_units
-from cnnzoo.visualize.plots import to_display, unit_scale
+from cnnzoo.visualize.plots import show, to_display, unit_scale
 from cnnzoo.visualize.source import evaluating, layer_output
 
 __all__ = ["TopPatches", "layer_geometry", "plot_top_patches", "strongest_units", "top_patches"]
@@ -199,7 +199,7 @@ def plot_top_patches(result: TopPatches, title: str = "", blocks_per_row: int = 
                 (cols + 1, to_display(result.patches[c, i])),
             ):
                 ax = fig.add_subplot(grid[r, col + offset])
-                ax.imshow(picture, cmap="gray", interpolation="nearest")
+                show(ax, picture, interpolation="nearest")
                 ax.set_axis_off()
         label = fig.add_subplot(grid[top, left : left + width])
         label.set_axis_off()

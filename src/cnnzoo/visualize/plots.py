@@ -10,6 +10,7 @@ import math
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -17,7 +18,7 @@ from matplotlib.figure import Figure
 
 from cnnzoo.train.checkpoint import atomic_write_with
 
-__all__ = ["grid_figure", "save_figure", "to_display", "unit_scale"]
+__all__ = ["grid_figure", "save_figure", "show", "to_display", "unit_scale"]
 
 
 def save_figure(fig: Figure, path: str | os.PathLike[str], dpi: int = 100) -> Path:
@@ -51,6 +52,13 @@ def to_display(image: torch.Tensor) -> np.ndarray:
     return image.numpy()
 
 
+def show(ax: Any, picture: np.ndarray, cmap: str = "gray", **kwargs: Any) -> Any:
+    """``ax.imshow`` of a [0, 1] picture (:func:`to_display`) as it is. Without ``vmin``/``vmax``
+    matplotlib stretches a one-channel array to its own minimum and maximum, so zero would no
+    longer be mid-grey and filters sharing one scale would each get their own."""
+    return ax.imshow(picture, cmap=cmap, vmin=0.0, vmax=1.0, **kwargs)
+
+
 def grid_figure(
     images: Sequence[torch.Tensor],
     *,
@@ -70,7 +78,7 @@ def grid_figure(
         ax.set_axis_off()
         if index >= count:
             continue
-        ax.imshow(to_display(images[index]), cmap=cmap, interpolation="nearest")
+        show(ax, to_display(images[index]), cmap, interpolation="nearest")
         if titles:
             ax.set_title(titles[index], fontsize=7)
     if title:
