@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -27,6 +26,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch
+from startup import run  # benchmarks/startup.py (this script's folder is on sys.path)
 
 import cnnzoo
 from cnnzoo.analysis import summary
@@ -38,13 +38,7 @@ SRC = str(Path(cnnzoo.__file__).resolve().parents[1])
 
 def cli_seconds(argv: list[str]) -> tuple[float, float]:
     """Wall time and CPU time (user + system) of one run of ``argv`` in a fresh process."""
-    env = {**os.environ, "PYTHONPATH": SRC}
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    start = time.perf_counter()
-    subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, env=env)
-    wall = time.perf_counter() - start
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return run(argv, SRC)
 
 
 def cli_median(argv: list[str], repeats: int) -> tuple[float, float]:
