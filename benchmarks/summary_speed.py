@@ -2,7 +2,9 @@
 
     python benchmarks/summary_speed.py [--repeats 3] [--models resnet1202 densenet201 ...]
 
-Python: ``summary(name)`` in this process, median of ``--repeats`` calls after one warm-up.
+Python: ``summary(name)`` in this process, median of ``--repeats`` calls after one warm-up, and
+"1st call": the first ``summary(name)`` in a fresh interpreter, timed inside it (imports
+excluded; what a notebook's first summary costs, one-off imports such as sympy's included).
 CLI: ``python -m cnnzoo summary NAME`` in a fresh process (output discarded), median of
 ``--repeats`` runs, minus the median of one of three start-ups, each timed the same way:
 ``python -c pass`` (bare interpreter: the figure includes torch's and cnnzoo's imports),
@@ -18,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -27,6 +28,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch
+from startup import run  # benchmarks/startup.py (this script's folder is on sys.path)
 
 import cnnzoo
 from cnnzoo.analysis import summary
@@ -38,13 +40,7 @@ SRC = str(Path(cnnzoo.__file__).resolve().parents[1])
 
 def cli_seconds(argv: list[str]) -> tuple[float, float]:
     """Wall time and CPU time (user + system) of one run of ``argv`` in a fresh process."""
-    env = {**os.environ, "PYTHONPATH": SRC}
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    start = time.perf_counter()
-    subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, env=env)
-    wall = time.perf_counter() - start
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return run(argv, SRC)
 
 
 def cli_median(argv: list[str], repeats: int) -> tuple[float, float]:
@@ -76,11 +72,13 @@ def main() -> None:
     print("cli columns: `cnnzoo summary MODEL` minus each start-up, wall / CPU seconds\n")
     columns = " ".join(f"{'- ' + key:>13}" for key in STARTUPS)
     print(
-        f"{'model':<14} {'rows':>6} {'python s':>9} {'python CPU':>11} {'cli total':>13} {columns}"
+        f"{'model':<14} {'rows':>6} {'python s':>9} {'python CPU':>11} {'1st call':>13} "
+        f"{'cli total':>13} {columns}"
     )
     for name in args.models:
         rows = len(summary(name).rows)  # warm-up
         python_s, python_cpu = in_process(lambda name=name: summary(name), args.repeats)
+        first_wall, first_cpu = first_call(name, args.threads, args.repeats)
         cli = [sys.executable, "-m", "cnnzoo", "summary", name, *threads_flag]
         wall, cpu = cli_median(cli, args.repeats)
         beyond = " ".join(
@@ -88,7 +86,7 @@ def main() -> None:
         )
         print(
             f"{name:<14} {rows:>6} {python_s:>9.2f} {python_cpu:>11.2f} "
-            f"{wall:>6.2f}/{cpu:<6.2f} {beyond}",
+            f"{first_wall:>6.2f}/{first_cpu:<6.2f} {wall:>6.2f}/{cpu:<6.2f} {beyond}",
             flush=True,
         )
 
@@ -102,6 +100,28 @@ def in_process(fn: Callable[[], object], repeats: int) -> tuple[float, float]:
         walls.append(time.perf_counter() - wall)
         cpus.append(time.process_time() - cpu)
     return statistics.median(walls), statistics.median(cpus)
+
+
+FIRST_CALL = """import sys, time, torch
+from cnnzoo.analysis import summary
+torch.set_num_threads(int(sys.argv[2]))
+wall, cpu = time.perf_counter(), time.process_time()
+summary(sys.argv[1])
+print(time.perf_counter() - wall, time.process_time() - cpu)
+"""
+
+
+def first_call(name: str, threads: int, repeats: int) -> tuple[float, float]:
+    """Median wall and CPU seconds of the first ``summary(name)`` in a fresh interpreter, timed
+    inside it (its imports excluded): what a notebook's first summary costs."""
+    env = {**os.environ, "PYTHONPATH": SRC}
+    runs = []
+    for _ in range(repeats):
+        argv = [sys.executable, "-c", FIRST_CALL, name, str(threads)]
+        out = subprocess.run(argv, check=True, capture_output=True, text=True, env=env).stdout
+        wall, cpu = (float(x) for x in out.split())
+        runs.append((wall, cpu))
+    return statistics.median(r[0] for r in runs), statistics.median(r[1] for r in runs)
 
 
 def _summary_help() -> str:

@@ -174,7 +174,9 @@ class ModelCard:
 _M = TypeVar("_M", bound=Callable[..., nn.Module])
 _BUILDERS: dict[str, Callable[..., nn.Module]] = {}
 _CARDS: dict[str, ModelCard] = {}
-# create_model(pretrained=...) calls this; cnnzoo.transfer registers it (registry cannot import up).
+# create_model(pretrained=...) calls this; the cnnzoo package installs it (the registry cannot
+# import upwards). Likewise the models register themselves here when cnnzoo.models is imported,
+# which the cnnzoo package does: `import cnnzoo.registry` alone imports nothing above it.
 _PRETRAINED_LOADER: Callable[..., nn.Module] | None = None
 
 
@@ -246,13 +248,6 @@ def _docstring(card: ModelCard, own: str | None) -> str:
     return "\n".join(lines)
 
 
-def _ensure_models_loaded() -> None:
-    # Function-local on purpose: every model module imports this one, so importing the zoo at
-    # the top of this module would be circular. Importing the package registers every family
-    # (its __init__ imports each module).
-    import cnnzoo.models  # noqa: F401
-
-
 def _unknown(name: str) -> KeyError:
     close = difflib.get_close_matches(name, list(_BUILDERS), n=5, cutoff=0.5)
     prefix = [n for n in _BUILDERS if n.startswith(name.rstrip("*")[:4])][:5] if not close else []
@@ -265,13 +260,11 @@ def _unknown(name: str) -> KeyError:
 
 
 def is_model(name: str) -> bool:
-    _ensure_models_loaded()
     return name in _BUILDERS
 
 
 def get_model_card(name: str) -> ModelCard:
     """The card of a registered model; ``KeyError`` with suggestions for unknown names."""
-    _ensure_models_loaded()
     if name not in _CARDS:
         raise _unknown(name)
     return _CARDS[name]
@@ -279,7 +272,6 @@ def get_model_card(name: str) -> ModelCard:
 
 def list_models(pattern: str = "*", family: str | None = None) -> list[str]:
     """Registered model names matching a shell-style ``pattern``, sorted naturally."""
-    _ensure_models_loaded()
     names = [
         n
         for n, card in _CARDS.items()
@@ -289,7 +281,6 @@ def list_models(pattern: str = "*", family: str | None = None) -> list[str]:
 
 
 def list_families() -> list[str]:
-    _ensure_models_loaded()
     return sorted({card.family for card in _CARDS.values()})
 
 
@@ -314,7 +305,9 @@ def create_model(
     card = get_model_card(name)
     if pretrained is not False and pretrained is not None:
         if _PRETRAINED_LOADER is None:
-            raise ValueError("pretrained weights need cnnzoo.transfer (`import cnnzoo` loads it)")
+            raise ValueError(
+                "pretrained weights need cnnzoo.transfer (`import cnnzoo` installs it)"
+            )
         return _PRETRAINED_LOADER(
             name, pretrained, num_classes=num_classes, in_chans=in_chans, **kwargs
         )

@@ -219,9 +219,9 @@ def test_sigterm_stops_like_ctrl_c(
     import os
     import signal
 
-    import cnnzoo.train
+    import cnnzoo.cli.train as cli_train
 
-    fit = cnnzoo.train.fit
+    fit = cli_train.fit
 
     def fit_then_sigterm(*args, **kwargs):
         def terminate(row: dict) -> None:
@@ -230,14 +230,14 @@ def test_sigterm_stops_like_ctrl_c(
 
         return fit(*args, on_epoch_end=terminate, **kwargs)
 
-    monkeypatch.setattr(cnnzoo.train, "fit", fit_then_sigterm)
+    monkeypatch.setattr(cli_train, "fit", fit_then_sigterm)
     run_dir = tmp_path / "run"
     argv = ["train", "lenet5", "--limit", "100", "--epochs", "2", "--quiet"]
     code, _, err = run(capsys, *argv, "--run-dir", str(run_dir))
     assert code == 143
     assert f"interrupted; continue with: cnnzoo train --resume {run_dir}" in err
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # the handler is put back
-    monkeypatch.setattr(cnnzoo.train, "fit", fit)
+    monkeypatch.setattr(cli_train, "fit", fit)
     code, _, err = run(capsys, "train", "--resume", str(run_dir), "--quiet")
     assert code == 0, err
     assert (run_dir / "metrics.csv").read_text().count("\n") == 3  # header + 2 epochs

@@ -14,7 +14,6 @@ from collections.abc import Sequence
 from typing import Any
 
 from torch.utils._python_dispatch import TorchDispatchMode
-from torch.utils.flop_counter import flop_registry
 
 __all__ = ["MacCounter"]
 
@@ -24,12 +23,25 @@ class MacCounter(TorchDispatchMode):
 
     def __init__(self) -> None:
         super().__init__()
+        # start-up: torch.utils.flop_counter imports triton, 0.3 s CPU of every `cnnzoo` command
+        # (cnnzoo --help included) that only a count needs (benchmarks/startup.py).
+        from torch.utils.flop_counter import flop_registry
+
+        self._formulas: dict[Any, Any] = flop_registry
         self.flops = 0
         self._without_flops: set[Any] = set()
 
     @property
     def macs(self) -> int:
         return self.flops // 2
+
+    @classmethod
+    def _should_skip_dynamo(cls) -> bool:
+        # TorchDispatchMode wraps a subclass's __torch_dispatch__ in torch._disable_dynamo,
+        # whose first call imports torch._dynamo: about 1 s CPU of every `cnnzoo summary`
+        # (vgg16's whole command took 2.5 s). Counting on meta tensors never runs under
+        # torch.compile, so there is nothing for dynamo to skip; False keeps the method as is.
+        return False
 
     def __torch_dispatch__(
         self,
@@ -39,7 +51,7 @@ class MacCounter(TorchDispatchMode):
         kwargs: dict[str, Any] | None = None,
     ) -> Any:
         kwargs = kwargs or {}
-        formula = flop_registry.get(func._overloadpacket)
+        formula = self._formulas.get(func._overloadpacket)
         if formula is None and func not in self._without_flops:
             before = self.flops
             with self:

@@ -16,6 +16,7 @@ from typing import Any
 import torch
 import torch.nn as nn
 from torch.overrides import TorchFunctionMode
+from torch.utils._device import DeviceContext
 
 from cnnzoo.registry import create_model
 
@@ -55,12 +56,35 @@ class SkipMetaInit(TorchFunctionMode):
         kwargs: dict[str, Any] | None = None,
     ) -> Any:
         kwargs = kwargs or {}
-        if func in _VALUE_FILLS:
-            # Tensor methods get the tensor first; nn.init functions pass it as `tensor=`.
-            target = args[0] if args else kwargs.get("tensor")
-            if _is_meta(target):
-                return target
+        skipped = _skipped_fill(func, args, kwargs)
+        return self._run(func, types, args, kwargs) if skipped is None else skipped
+
+    def _run(
+        self, func: Callable[..., Any], types: Sequence[type], args: Sequence[Any], kwargs: Any
+    ) -> Any:
         return func(*args, **kwargs)
+
+
+class _MetaBuild(SkipMetaInit, DeviceContext):
+    """``torch.device("meta")`` and :class:`SkipMetaInit` as one torch-function mode: building
+    ResNet-1202 makes 44,000 torch calls, and each passed through both modes (0.1-0.2 s of a
+    ``cnnzoo summary``). It is torch's device context (kept at the bottom of the mode stack,
+    the default device set); what is not a skipped fill goes to the device context's own
+    handler, which puts factory functions on the meta device."""
+
+    _run = DeviceContext.__torch_function__
+
+    def __init__(self) -> None:
+        DeviceContext.__init__(self, "meta")
+
+
+def _skipped_fill(func: Any, args: Sequence[Any], kwargs: dict[str, Any]) -> Any:
+    """The meta tensor a value-only fill would write to (returned unchanged), else ``None``."""
+    if func not in _VALUE_FILLS:
+        return None
+    # Tensor methods get the tensor first; nn.init functions pass it as `tensor=`.
+    target = args[0] if args else kwargs.get("tensor")
+    return target if _is_meta(target) else None
 
 
 def _is_meta(value: Any) -> bool:
@@ -70,5 +94,5 @@ def _is_meta(value: Any) -> bool:
 def meta_model(name: str, **create_kwargs: Any) -> nn.Module:
     """``create_model(name, **create_kwargs)`` with every parameter and buffer on meta tensors
     and no weight initialisation (their values do not exist)."""
-    with torch.device("meta"), SkipMetaInit():
+    with _MetaBuild():
         return create_model(name, **create_kwargs)

@@ -584,6 +584,86 @@ def _meta_add(a: Any, b: Any, *args: Any, **kwargs: Any) -> Any:
     return torch.add(a, b, *args, **kwargs)
 
 
+def _meta_linear(
+    input: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None
+) -> torch.Tensor:
+    """``F.linear`` for a summary: on meta tensors PyTorch's ``addmm`` is a Python decomposition
+    whose bias addition goes through a reference that imports ``torch._dynamo`` (1 s on first
+    use, the largest part of a small model's ``cnnzoo summary``). The matrix product still
+    runs, so the MACs are counted as before (``addmm`` counts only its product); the bias
+    changes nothing but values. Anything else (real tensors, mismatched shapes or dtypes) goes
+    to the real function."""
+    if (
+        input.device.type == weight.device.type == "meta"
+        and input.ndim >= 1
+        and weight.ndim == 2
+        and input.shape[-1] == weight.shape[1]
+        and input.dtype == weight.dtype
+        and (
+            bias is None
+            or (
+                bias.device.type == "meta"
+                and bias.shape == weight.shape[:1]
+                and bias.dtype == weight.dtype
+            )
+        )
+    ):
+        return torch.matmul(input, weight.t())
+    return F.linear(input, weight, bias)
+
+
+def _meta_cat(tensors: Any, dim: int = 0, **kwargs: Any) -> torch.Tensor:
+    """``torch.cat`` for a summary: on meta tensors its kernel is a Python reference that imports
+    ``torch._dynamo`` on first use; the result's shape is all that matters. Contiguous meta
+    tensors of one dtype and rank that differ only along ``dim`` give a new contiguous tensor;
+    anything else runs as usual."""
+    parts = list(tensors) if isinstance(tensors, (list, tuple)) else []
+    first = parts[0] if parts else None
+    if (
+        kwargs
+        or not isinstance(first, torch.Tensor)
+        or not isinstance(dim, int)
+        or not all(isinstance(t, torch.Tensor) for t in parts)
+    ):
+        return torch.cat(tensors, dim, **kwargs)
+    ndim = first.ndim
+    axis = dim + ndim if dim < 0 else dim
+    if not (
+        0 <= axis < ndim
+        and all(
+            t.device.type == "meta"
+            and t.dtype == first.dtype
+            and t.ndim == ndim
+            and t.is_contiguous()
+            and t.shape[:axis] == first.shape[:axis]
+            and t.shape[axis + 1 :] == first.shape[axis + 1 :]
+            for t in parts
+        )
+    ):
+        return torch.cat(tensors, dim)
+    shape = list(first.shape)
+    shape[axis] = sum(t.shape[axis] for t in parts)
+    return torch.empty(shape, dtype=first.dtype, device="meta")
+
+
+def _meta_adaptive_avg_pool2d(input: torch.Tensor, output_size: Any) -> torch.Tensor:
+    """``F.adaptive_avg_pool2d`` for a summary: on meta tensors a 1x1 output is a ``mean``
+    whose Python reference imports ``torch._dynamo`` on first use (1 s); a contiguous meta
+    input gives a new contiguous tensor of the output's shape, anything else runs as usual.
+    (The name keeps "adaptive": the receptive-field rules read it.)"""
+    size = (output_size, output_size) if isinstance(output_size, int) else tuple(output_size)
+    if (
+        input.device.type != "meta"
+        or input.ndim not in (3, 4)
+        or not input.is_contiguous()
+        or len(size) != 2
+        or not all(s is None or (isinstance(s, int) and s >= 1) for s in size)
+    ):
+        return F.adaptive_avg_pool2d(input, output_size)
+    spatial = [input.shape[-2 + i] if s is None else s for i, s in enumerate(size)]
+    return torch.empty([*input.shape[:-2], *spatial], dtype=input.dtype, device="meta")
+
+
 def _empty_like(t: torch.Tensor) -> torch.Tensor:
     """``torch.empty_like(t)`` in 1 % of its time: on meta tensors empty_like is a Python
     decomposition (0.6 ms a call, most of a residual network's summary once the shortcuts above
@@ -601,6 +681,9 @@ _META_SHORTCUTS: dict[Any, Any] = {
     torch.add: _meta_add,
     torch.Tensor.add: _meta_add,
     torch.Tensor.__add__: _meta_add,
+    F.linear: _meta_linear,
+    torch.cat: _meta_cat,
+    F.adaptive_avg_pool2d: _meta_adaptive_avg_pool2d,
 }
 
 

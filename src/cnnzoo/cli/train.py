@@ -13,6 +13,34 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+import torch
+import yaml
+
+from cnnzoo.analysis import summary
+from cnnzoo.data import load_data, normalize, read_image_files
+from cnnzoo.registry import create_model, get_model_card
+from cnnzoo.train import (
+    DiskFullError,
+    LostRankError,
+    Recipe,
+    RunFolder,
+    TrainingError,
+    build_model,
+    default_run_dir,
+    distributed,
+    evaluate,
+    fit,
+    list_recipes,
+    load_checkpoint,
+    load_data_for,
+    load_recipe,
+    read_metadata,
+    resume_recipe,
+)
+from cnnzoo.train.devices import resolve_device
+from cnnzoo.train.fused import inference_model
+from cnnzoo.train.launch import LAUNCH_OPTIONS, Launch, check_launch, run_ranks
+
 __all__ = ["register"]
 
 TRAIN_EPILOG = """examples:
@@ -183,7 +211,6 @@ def _add_device_option(p: argparse.ArgumentParser) -> None:
 
 
 def _device(name: str) -> Any:
-    from cnnzoo.train.devices import resolve_device  # start-up: cnnzoo.train loads numba
 
     return resolve_device(name)
 
@@ -199,7 +226,6 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
 def _default_recipe(model: str, data: str | None) -> Any:
     """The recipe written for ``model`` on ``data`` (default: digits), else the Recipe
     defaults (Adam 1e-3, the same an empty recipe file gives)."""
-    from cnnzoo.train import Recipe, list_recipes, load_recipe
 
     wanted = data or "digits"
     for name in list_recipes():
@@ -215,7 +241,6 @@ def _default_recipe(model: str, data: str | None) -> Any:
 
 def _check_threads(threads: int | None) -> None:
     """Set torch's intra-op threads; refuse a count below 1."""
-    import torch
 
     if threads is None:
         return
@@ -263,16 +288,6 @@ def _one_line_warnings() -> Iterator[None]:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from cnnzoo.registry import create_model
-    from cnnzoo.train import (
-        DiskFullError,
-        LostRankError,
-        TrainingError,
-        build_model,
-        distributed,
-        fit,
-        load_data_for,
-    )
 
     _check_threads(args.threads)
     device = _device(args.device)  # a missing GPU is refused before any data is loaded
@@ -330,7 +345,6 @@ def _train(args: argparse.Namespace) -> int:
 
 def _what_to_train(args: argparse.Namespace) -> tuple[Any, str, str | None, Any, Any]:
     """``(recipe, model name, data folder, run folder, model kwargs)`` of a new or resumed run."""
-    from cnnzoo.train import resume_recipe
 
     if args.resume is None:
         return _new_recipe(args), args.model, args.data_dir, args.run_dir, None
@@ -346,8 +360,6 @@ def _what_to_train(args: argparse.Namespace) -> tuple[Any, str, str | None, Any,
 
 def _new_recipe(args: argparse.Namespace) -> Any:
     """The recipe of a new run: --recipe (or MODEL's default) with the flags applied."""
-    from cnnzoo.registry import get_model_card
-    from cnnzoo.train import load_recipe
 
     if not args.model:
         raise ValueError("give a MODEL to train (e.g. `cnnzoo train lenet5`) or --resume RUN")
@@ -357,19 +369,12 @@ def _new_recipe(args: argparse.Namespace) -> Any:
 
 
 def _launch_of(args: argparse.Namespace) -> Any:
-    from cnnzoo.train.launch import Launch  # start-up: cnnzoo.train loads numba
 
     return Launch(args.nproc, args.nnodes, args.node_rank, args.rdzv_endpoint)
 
 
 def _launch(args: argparse.Namespace, launch: Any, device: Any) -> int:
     """Run this command again as the ranks of a data-parallel run (torchrun's launcher)."""
-    from cnnzoo.train import default_run_dir
-    from cnnzoo.train.launch import (  # start-up: cnnzoo.train loads numba
-        LAUNCH_OPTIONS,
-        check_launch,
-        run_ranks,
-    )
 
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
         raise ValueError(
@@ -401,9 +406,6 @@ def _without(argv: list[str], options: tuple[str, ...]) -> list[str]:
 def _join_process_group(device: Any) -> tuple[int, Any]:
     """Under torchrun (WORLD_SIZE > 1) join the process group (a CUDA rank takes the GPU of
     its LOCAL_RANK); ``(rank, device)``."""
-    import torch
-
-    from cnnzoo.train import distributed
 
     if device.type == "cuda" and int(os.environ.get("WORLD_SIZE", "1")) > 1:
         device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
@@ -458,8 +460,6 @@ def _register_evaluate(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    from cnnzoo.data import load_data
-    from cnnzoo.train import evaluate, load_checkpoint
 
     device = _device(args.device)
     paths = [args.checkpoint, *args.ensemble]
@@ -518,10 +518,6 @@ def _load_any(path: str, load_checkpoint: Any) -> tuple[Any, dict[str, Any]]:
     """A checkpoint, or an int8 run of `cnnzoo quantize` (rebuilt by cnnzoo.compress), ready
     for inference: a float checkpoint's batch norms come folded into their convolutions
     (same outputs up to rounding, one pass less per batch norm)."""
-    from cnnzoo.train import read_metadata
-
-    # start-up: the fused-kernel module (numba, torch.fx) is only needed to run a model.
-    from cnnzoo.train.fused import inference_model
 
     file = Path(path) / "checkpoints" / "best.safetensors" if Path(path).is_dir() else Path(path)
     if file.is_file() and (read_metadata(file).get("compression") or {}).get("quantized"):
@@ -535,7 +531,6 @@ def _load_any(path: str, load_checkpoint: Any) -> tuple[Any, dict[str, Any]]:
 
 def _run_config(path: Path) -> dict[str, Any]:
     """The config.yaml of the run a checkpoint (or run folder) belongs to; {} if there is none."""
-    from cnnzoo.train import RunFolder
 
     folder = path if path.is_dir() else path.parent.parent
     if not (folder / "config.yaml").is_file():
@@ -602,10 +597,6 @@ def _register_predict(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _predict(args: argparse.Namespace) -> int:
-    import torch
-
-    from cnnzoo.data import normalize, read_image_files
-    from cnnzoo.train import load_checkpoint
 
     if args.top < 1:
         raise ValueError(f"--top must be at least 1 (how many classes to show), got {args.top}")
@@ -660,16 +651,6 @@ def _register_demo(subparsers: argparse._SubParsersAction) -> None:
 
 def _demo(args: argparse.Namespace) -> int:
 
-    from cnnzoo.analysis import summary
-    from cnnzoo.train import (
-        DiskFullError,
-        TrainingError,
-        build_model,
-        fit,
-        load_data_for,
-        load_recipe,
-    )
-
     _check_threads(args.threads)
     recipe = load_recipe("lenet5-digits")
     changes: dict[str, Any] = {"data": args.data, "epochs": args.epochs}
@@ -720,9 +701,6 @@ def _register_recipes(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _recipes(args: argparse.Namespace) -> int:
-    import yaml
-
-    from cnnzoo.train import list_recipes, load_recipe
 
     if args.name:
         print(yaml.safe_dump(load_recipe(args.name).to_dict(), sort_keys=False), end="")

@@ -37,6 +37,8 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from safetensors import safe_open
+from safetensors.torch import save_file
 
 from cnnzoo.data.core import CorruptDataError, DataError, TensorSplit
 
@@ -316,8 +318,6 @@ def _fingerprint(split: TensorSplit) -> str:
 
 def _load_cached(path: Path, expected: dict[str, str]) -> TensorSplit | None:
     if path.suffix == ".safetensors":
-        from safetensors import safe_open
-
         try:
             with safe_open(str(path), framework="pt") as f:
                 meta = f.metadata() or {}
@@ -348,8 +348,6 @@ def _save(path: Path, split: TensorSplit, meta: dict[str, str]) -> None:
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
         if path.suffix == ".safetensors":
-            from safetensors.torch import save_file
-
             save_file({"images": split.images, "labels": split.labels}, str(tmp), metadata=meta)
         else:
             torch.save({"images": split.images, "labels": split.labels, "meta": meta}, tmp)

@@ -16,6 +16,7 @@ Order of operations (each done once, at load time, on whole tensors):
 
 from __future__ import annotations
 
+import difflib
 import os
 from pathlib import Path
 
@@ -83,8 +84,6 @@ def _canonical(name: str) -> str:
     key = name.strip().lower()
     key = _ALIASES.get(key, key)
     if key not in DATASETS:
-        import difflib
-
         close = difflib.get_close_matches(key, [k for k in DATASETS if k != "folder:<path>"], n=1)
         hint = f" Did you mean {close[0]!r}?" if close else ""
         raise DataError(
@@ -119,6 +118,8 @@ def _check_args(val_fraction: float, limit: int | None, in_chans: int | None, re
 
 def _download(name: str, root: Path) -> None:
     """Fetch a dataset with torchvision (needs internet); files land where our readers look."""
+    # start-up: torchvision.datasets costs 1-2 s CPU on top of `import cnnzoo`; only a download
+    # needs it.
     import torchvision.datasets as tvd
 
     try:

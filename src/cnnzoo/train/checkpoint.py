@@ -33,6 +33,7 @@ from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
 from cnnzoo.layers import SeparableConv2d
+from cnnzoo.registry import create_model
 
 __all__ = [
     "CheckpointError",
@@ -283,8 +284,6 @@ def load_checkpoint(
     Returns ``(model in eval mode, metadata)``. ``path`` may also be a run folder (its best
     checkpoint is used).
     """
-    from cnnzoo.registry import create_model
-
     path = Path(path)
     if path.is_dir():
         path = path / "checkpoints" / "best.safetensors"

@@ -89,6 +89,8 @@ def _kernels() -> Any:
     """The compiled kernels (loaded from numba's cache after the first run); ``None`` without
     numba."""
     try:
+        # start-up: numba and compiling (or loading) its kernels cost about 1 s; only a model
+        # that runs a fused kernel needs them.
         from cnnzoo.train import _kernels as kernels
     except ImportError:
         return None

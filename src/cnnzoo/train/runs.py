@@ -154,6 +154,8 @@ class RunFolder:
     def log_scalars(self, row: dict[str, float], purge_step: int | None = None) -> None:
         """TensorBoard scalars of one epoch (``purge_step`` drops events of a resumed epoch)."""
         if self._writer is None:
+            # start-up: torch.utils.tensorboard costs 0.2 s on top of `import cnnzoo`; only a
+            # run that logs needs it.
             from torch.utils.tensorboard import SummaryWriter
 
             self._writer = SummaryWriter(str(self.path), purge_step=purge_step)

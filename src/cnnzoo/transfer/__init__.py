@@ -11,7 +11,6 @@ See docs/transfer.md for the policies, the twins, and the experiment that tests 
 rule (small data: freeze most; large data: tune all).
 """
 
-from cnnzoo.registry import set_pretrained_loader
 from cnnzoo.transfer.features import (
     FeatureSet,
     extract_features,
@@ -36,8 +35,6 @@ from cnnzoo.transfer.freeze import (
     unfreeze,
 )
 from cnnzoo.transfer.pretrained import adapt_in_chans, adapt_to, load_pretrained
-
-set_pretrained_loader(load_pretrained)
 
 __all__ = [
     "FeatureSet",
