@@ -110,6 +110,11 @@ def test_quantize_both_paths_in_one_table_and_the_run_reloads(
     code, out, err = run(capsys, *argv, "--out", out_dir)
     assert code == 0, err
     assert "int8 pt2e (X86Inductor, compiled)" in out and "int8 fx (x86, eager)" in out
+    for batch in (1, 64):  # every variant timed in alternation, against float32 eager
+        line = next(
+            t for t in out.splitlines() if t.startswith(f"In alternation at batch {batch} ")
+        )
+        assert "float32 eager " in line and "; int8 pt2e " in line and "; int8 fx " in line
     assert (out_dir / "quantized.safetensors").is_file()
     code, out, err = run(capsys, "evaluate", out_dir, "--limit", "20")
     assert code == 0 and "top-1 " in out, err
