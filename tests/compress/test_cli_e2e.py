@@ -11,6 +11,7 @@ import torch.nn as nn
 
 from cnnzoo.cli import main
 from cnnzoo.compress import export as export_module
+from cnnzoo.compress import tools
 from cnnzoo.compress.export import export_onnx
 from cnnzoo.compress.pruning import layer_sparsity
 from cnnzoo.compress.quantize import QuantizationError, quantize_pt2e
@@ -98,12 +99,22 @@ def test_compress_pipeline_run_holds_shared_weights(trained, tmp_path, capsys) -
 
 
 @pytest.mark.slow  # inductor compiles the int8 graph twice (quantize, then evaluate): ~1 min
-def test_quantize_both_paths_in_one_table_and_the_run_reloads(trained, tmp_path, capsys):
+def test_quantize_both_paths_in_one_table_and_the_run_reloads(
+    trained, tmp_path, capsys, monkeypatch
+):
+    # Inductor compiles the int8 graph once per input shape (~3-10 s each, four shapes here);
+    # test_export_quantize checks the compiled graph once, so here it runs eagerly.
+    monkeypatch.setattr(tools, "compile_int8", lambda converted: lambda x: converted(x))
     out_dir = tmp_path / "int8"
     argv = ["quantize", trained, "--method", "both", "--no-compiled", "--calibration", "32"]
     code, out, err = run(capsys, *argv, "--out", out_dir)
     assert code == 0, err
     assert "int8 pt2e (X86Inductor, compiled)" in out and "int8 fx (x86, eager)" in out
+    for batch in (1, 64):  # every variant timed in alternation, against float32 eager
+        line = next(
+            t for t in out.splitlines() if t.startswith(f"In alternation at batch {batch} ")
+        )
+        assert "float32 eager " in line and "; int8 pt2e " in line and "; int8 fx " in line
     assert (out_dir / "quantized.safetensors").is_file()
     code, out, err = run(capsys, "evaluate", out_dir, "--limit", "20")
     assert code == 0 and "top-1 " in out, err

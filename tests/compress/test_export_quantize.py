@@ -9,6 +9,7 @@ from cnnzoo import create_model
 from cnnzoo.compress.common import side_by_side
 from cnnzoo.compress.export import export_onnx, verify_onnx
 from cnnzoo.compress.quantize import (
+    compile_int8,
     fx_weight_bytes,
     int8_weight_bytes,
     quantize_fx,
@@ -43,6 +44,15 @@ def test_int8_state_rebuilds_identical_graph() -> None:
     assert (converted(x) - model(x)).abs().max() < 0.1
     with pytest.raises(ValueError, match="quantize/dequantize steps"):
         rebuild_quantized(model, {**state, "qdq.scale": state["qdq.scale"][:1]}, x[:2])
+
+
+def test_compiled_int8_graph_matches_the_eager_one() -> None:
+    # One inductor compile (freezing, oneDNN int8 kernels): the only one in the suite.
+    torch.manual_seed(0)
+    model = create_model("lenet_300_100").eval()
+    converted = quantize_pt2e(model, torch.randn(32, 1, 28, 28))
+    x = torch.randn(4, 1, 28, 28)
+    assert (compile_int8(converted)(x) - converted(x)).abs().max() < 1e-4
 
 
 def test_fx_size_counts_packed_weights_scales_and_biases() -> None:

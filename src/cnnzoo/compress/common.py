@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,6 +28,7 @@ from cnnzoo.train.checkpoint import atomic_write_text
 __all__ = [
     "SideBySide",
     "Source",
+    "alternating",
     "evaluate_on",
     "latency_ms",
     "load_source",
@@ -136,6 +137,31 @@ class SideBySide:
         )
 
 
+def alternating(
+    forwards: Mapping[str, Callable[[torch.Tensor], Any]],
+    input_size: tuple[int, ...],
+    batch: int,
+    rounds: int = 15,
+    warmup: int = 2,
+) -> dict[str, tuple[float, float]]:
+    """Time every forward in turn on the same input, ``rounds`` times, so a load change on a
+    shared machine hits all alike: ``{name: (median wall ms, median CPU ms)}``. CPU time (this
+    thread's) is what the work cost, wall time what a user waits."""
+    x = torch.randn(batch, *input_size)
+    wall: dict[str, list[float]] = {name: [] for name in forwards}
+    cpu: dict[str, list[float]] = {name: [] for name in forwards}
+    with torch.inference_mode():
+        for i in range(warmup + rounds):
+            for name, forward in forwards.items():
+                w0, c0 = time.perf_counter(), time.thread_time()
+                forward(x)
+                if i >= warmup:
+                    wall[name].append(time.perf_counter() - w0)
+                    cpu[name].append(time.thread_time() - c0)
+    med = statistics.median
+    return {name: (1000 * med(wall[name]), 1000 * med(cpu[name])) for name in forwards}
+
+
 def side_by_side(
     first: Callable[[torch.Tensor], Any],
     second: Callable[[torch.Tensor], Any],
@@ -144,27 +170,10 @@ def side_by_side(
     rounds: int = 15,
     warmup: int = 2,
 ) -> SideBySide:
-    """Time ``first`` and ``second`` in alternation on the same input, so a load change on a
-    shared machine hits both alike; CPU time (this thread's) is what the work cost, wall time
-    what a user waits."""
-    x = torch.randn(batch, *input_size)
-    wall: tuple[list[float], list[float]] = ([], [])
-    cpu: tuple[list[float], list[float]] = ([], [])
-    with torch.inference_mode():
-        for i in range(warmup + rounds):
-            for k, forward in enumerate((first, second)):
-                w0, c0 = time.perf_counter(), time.thread_time()
-                forward(x)
-                if i >= warmup:
-                    wall[k].append(time.perf_counter() - w0)
-                    cpu[k].append(time.thread_time() - c0)
-    med = statistics.median
-    return SideBySide(
-        batch,
-        rounds,
-        (1000 * med(wall[0]), 1000 * med(wall[1])),
-        (1000 * med(cpu[0]), 1000 * med(cpu[1])),
-    )
+    """:func:`alternating` for two models."""
+    times = alternating({"a": first, "b": second}, input_size, batch, rounds, warmup)
+    (wa, ca), (wb, cb) = times["a"], times["b"]
+    return SideBySide(batch, rounds, (wa, wb), (ca, cb))
 
 
 # Shape attributes a structural change may alter; load_checkpoint restores exactly these.

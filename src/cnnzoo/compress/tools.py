@@ -21,6 +21,7 @@ from cnnzoo.analysis import summary
 from cnnzoo.analysis.tables import markdown_table, text_table
 from cnnzoo.compress.common import (
     Source,
+    alternating,
     evaluate_on,
     latency_ms,
     module_structure,
@@ -345,10 +346,12 @@ def quantize_model(
     batches = tuple(batches)
     model = source.model.eval()
     rows = [_measure("float32 (eager)", model, source, batches)]
+    forwards: dict[str, Callable[[torch.Tensor], Any]] = {"float32 eager": model}
     calibration = _calibration(source, calibration_images)
     if compare_compiled:
         compiled = torch.compile(copy.deepcopy(model), dynamic=False)
         rows.append(_measure("float32 (torch.compile)", model, source, batches, compiled))
+        forwards["float32 compiled"] = compiled
     converted = None
     if method in ("pt2e", "both"):
         say(f"calibrating on {len(calibration)} training images (pt2e)")
@@ -358,6 +361,7 @@ def quantize_model(
         rows.append(
             _measure("int8 pt2e (X86Inductor, compiled)", model, source, batches, forward, size)
         )
+        forwards["int8 pt2e"] = forward
     if method in ("fx", "both"):
         say(f"calibrating on {len(calibration)} training images (fx)")
         # prepare_fx fuses modules of the graph it traces: give it a copy of the float model.
@@ -365,17 +369,40 @@ def quantize_model(
         rows.append(
             _measure("int8 fx (x86, eager)", model, source, batches, fx, fx_weight_bytes(fx))
         )
+        forwards["int8 fx"] = fx
     notes = [
         f"Calibration: {len(calibration)} training images (seed 0). Size: bytes of the tensors "
         "the model reads (int8 weights + scales + float biases for int8). Latency: median "
         "forward pass on this shared CPU; speed-up against float32 eager at the largest batch."
     ]
+    # The rows above are timed minutes apart; on a shared machine only an alternating
+    # measurement compares like with like (it once turned a "slower at batch 1" into 1.4x).
+    for batch in batches:
+        notes.append(_alternating_note(forwards, source.data.input_size, batch))
+        say(notes[-1])
     table = StageTable(f"int8 post-training quantization of {source.name}", rows, notes)
     if run_dir is not None and converted is not None:
         table.run_dir = _save_int8(run_dir, model, source, table, converted, len(calibration))
     elif run_dir is not None:
         notes.append("The deprecated fx path is measured only; save with --method pt2e.")
     return table
+
+
+def _alternating_note(
+    forwards: Mapping[str, Callable[[torch.Tensor], Any]], input_size: tuple[int, ...], batch: int
+) -> str:
+    rounds = 15
+    times = alternating(forwards, input_size, batch, rounds)
+    base_wall, base_cpu = times["float32 eager"]
+    parts = [
+        f"{name} {wall:.2f} ms wall / {cpu:.2f} ms CPU"
+        + ("" if name == "float32 eager" else f" ({base_wall / wall:.2f}x, {base_cpu / cpu:.2f}x)")
+        for name, (wall, cpu) in times.items()
+    ]
+    return (
+        f"In alternation at batch {batch} ({rounds} rounds, one process; speed-up vs float32 "
+        f"eager wall, CPU): " + "; ".join(parts) + "."
+    )
 
 
 def _save_int8(
