@@ -106,9 +106,10 @@ def main() -> int:
         recipe = RECORDS[name]
         variants = [[]] + ([[trick] for trick in applicable(recipe)] if args.ablate else [])
         entry: dict[str, Any] = {"target": recipe.description, "variants": {}}
+        results["records"][name] = entry
         for without in variants:
             label = f"{name}" + (f" without {without[0]}" if without else "")
-            runs = []
+            runs: list[dict[str, Any]] = []
             for seed in range(args.seeds):
                 run = run_once(name, seed, args.data_dir, args.threads, without)
                 run["load_average_0"] = run["load_average"][0]
@@ -119,18 +120,15 @@ def main() -> int:
                     f"{run['load_average_0']:.1f}",
                     flush=True,
                 )
-            summary = summarise(runs, recipe)
-            print(line(label, summary), flush=True)
-            entry["variants"][without[0] if without else "all tricks"] = {
-                "without": without,
-                "summary": summary,
-                "runs": runs,
-            }
-            if args.out:  # after every variant: a long ablation keeps what it measured
-                results["records"][name] = entry
-                args.out.parent.mkdir(parents=True, exist_ok=True)
-                args.out.write_text(json.dumps(results, indent=1) + "\n")
-        results["records"][name] = entry
+                entry["variants"][without[0] if without else "all tricks"] = {
+                    "without": without,
+                    "summary": summarise(runs, recipe),
+                    "runs": runs,
+                }
+                if args.out:  # after every run: a long benchmark keeps what it measured
+                    args.out.parent.mkdir(parents=True, exist_ok=True)
+                    args.out.write_text(json.dumps(results, indent=1) + "\n")
+            print(line(label, summarise(runs, recipe)), flush=True)
     if args.out:
         args.out.write_text(json.dumps(results, indent=1) + "\n")
         print(f"wrote {args.out}")
