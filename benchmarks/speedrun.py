@@ -11,6 +11,8 @@ records the load average at its start.
         --out benchmarks/results/speedrun.json
     python benchmarks/speedrun.py --data-dir ../shared/datasets --records fashion_mnist \\
         --ablate --seeds 1
+    python benchmarks/speedrun.py --data-dir ../shared/datasets --records fashion_mnist \\
+        --ablate augment tta --skip-baseline --seeds 1
 """
 
 from __future__ import annotations
@@ -93,7 +95,15 @@ def main() -> int:
     parser.add_argument("--records", nargs="+", choices=list(RECORDS), default=list(RECORDS))
     parser.add_argument("--seeds", type=int, default=5, help="seeds 0..N-1 (default 5)")
     parser.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
-    parser.add_argument("--ablate", action="store_true", help="also remove each trick in turn")
+    parser.add_argument(
+        "--ablate",
+        nargs="*",
+        metavar="TRICK",
+        help="also remove each trick in turn (all the recipe uses, or the ones named)",
+    )
+    parser.add_argument(
+        "--skip-baseline", action="store_true", help="with --ablate: only the ablated runs"
+    )
     parser.add_argument("--out", type=Path, help="write every run and the summaries as JSON")
     args = parser.parse_args()
     results: dict[str, Any] = {
@@ -104,7 +114,12 @@ def main() -> int:
     }
     for name in args.records:
         recipe = RECORDS[name]
-        variants = [[]] + ([[trick] for trick in applicable(recipe)] if args.ablate else [])
+        tricks = [] if args.ablate is None else applicable(recipe)
+        if args.ablate:
+            tricks = [trick for trick in tricks if trick in args.ablate]
+        variants = [[]] + [[trick] for trick in tricks]
+        if args.skip_baseline:
+            variants = variants[1:]
         entry: dict[str, Any] = {"target": recipe.description, "variants": {}}
         results["records"][name] = entry
         for without in variants:
