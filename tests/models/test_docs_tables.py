@@ -134,9 +134,10 @@ def test_every_zoo_classifier_has_published_figures_in_the_docs() -> None:
         for name in list_models(pattern)
     }
     # The NAS cells are points of the search space (or found by our search) that docs/nas.md
-    # describes; no paper reports them.
+    # describes; no paper reports them. Nor does any paper report speednet, the network of the
+    # time-to-accuracy records (docs/training.md).
     zoo = {n for n in list_models() if get_model_card(n).task == "classify"}
-    assert zoo - listed - set(list_models("nas_*")) == set()
+    assert zoo - listed - set(list_models("nas_*")) - {"speednet"} == set()
 
 
 @pytest.mark.parametrize("path", DOCS, ids=lambda p: p.name)
