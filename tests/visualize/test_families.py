@@ -41,6 +41,7 @@ SAMPLES = {
     "resnet": ("resnet20", 8),
     "resnext": ("resnext50_32x4d", 8),
     "shufflenet": ("shufflenet_v1_g3_0_25x", 8),
+    "speednet": ("speednet", 28),
     "squeezenet": ("squeezenet1_1", 24),
     "vgg": ("vgg11_bn_cifar", 32),
     "wide_resnet": ("wrn16_4", 8),
